@@ -1,0 +1,70 @@
+"""SAM mask decoder: prompt tokens + image embedding -> low-resolution mask logits and IoU."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from inference.config import DecoderConfig
+from inference.modeling.common import MLP, LayerNorm2d
+from inference.modeling.transformer import TwoWayTransformer
+
+
+class MaskDecoder(nn.Module):
+    """Predicts masks at 4x the embedding resolution from prompt and image embeddings."""
+
+    def __init__(self, cfg: DecoderConfig) -> None:
+        super().__init__()
+        dim = cfg.transformer_dim
+        self.transformer = TwoWayTransformer(
+            cfg.depth, dim, cfg.num_heads, cfg.mlp_dim, cfg.attention_downsample_rate
+        )
+        self.num_mask_tokens = cfg.num_multimask_outputs + 1
+        self.iou_token = nn.Embedding(1, dim)
+        self.mask_tokens = nn.Embedding(self.num_mask_tokens, dim)
+        self.output_upscaling = nn.Sequential(
+            nn.ConvTranspose2d(dim, dim // 4, kernel_size=2, stride=2),
+            LayerNorm2d(dim // 4),
+            nn.GELU(),
+            nn.ConvTranspose2d(dim // 4, dim // 8, kernel_size=2, stride=2),
+            nn.GELU(),
+        )
+        self.output_hypernetworks_mlps = nn.ModuleList(
+            MLP(dim, dim, dim // 8, 3) for _ in range(self.num_mask_tokens)
+        )
+        self.iou_prediction_head = MLP(dim, cfg.iou_head_hidden_dim, self.num_mask_tokens, cfg.iou_head_depth)
+
+    def forward(
+        self,
+        image_embeddings: torch.Tensor,
+        image_pe: torch.Tensor,
+        sparse_prompt_embeddings: torch.Tensor,
+        dense_prompt_embeddings: torch.Tensor,
+        multimask_output: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (B, M, 4h, 4w) mask logits and (B, M) IoU predictions, M = 1 or 3.
+
+        `image_embeddings` holds one embedding (shared by every prompt) or one per prompt.
+        """
+        batch = sparse_prompt_embeddings.shape[0]
+        output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
+        tokens = torch.cat([output_tokens.unsqueeze(0).expand(batch, -1, -1), sparse_prompt_embeddings], dim=1)
+
+        src = image_embeddings.expand(batch, -1, -1, -1) + dense_prompt_embeddings
+        pos_src = image_pe.expand(batch, -1, -1, -1)
+        _, chans, h, w = src.shape
+
+        hs, src = self.transformer(src, pos_src, tokens)
+        iou_token_out = hs[:, 0, :]
+        mask_tokens_out = hs[:, 1 : 1 + self.num_mask_tokens, :]
+
+        upscaled = self.output_upscaling(src.transpose(1, 2).reshape(batch, chans, h, w))
+        hyper_in = torch.stack(
+            [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
+        )
+        _, up_chans, up_h, up_w = upscaled.shape
+        masks = (hyper_in @ upscaled.view(batch, up_chans, up_h * up_w)).view(batch, -1, up_h, up_w)
+        iou_pred = self.iou_prediction_head(iou_token_out)
+
+        selected = slice(1, None) if multimask_output else slice(0, 1)
+        return masks[:, selected], iou_pred[:, selected]

@@ -1,0 +1,52 @@
+"""Write demo cases as challenge input files and ground-truth files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from demo.sources import DemoCase, brain_mr, nuclei_2d, nuclei_3d
+from demo.wheels import NILEARN, STARDIST, default_cache_dir, fetch_wheel
+
+
+def build_demo(out_dir: Path, cache_dir: Path | None = None) -> list[Path]:
+    """Write ``out_dir/inputs/*.npz`` and ``out_dir/gts/*.npz``; return the input files."""
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    stardist = fetch_wheel(STARDIST, cache_dir)
+    nilearn = fetch_wheel(NILEARN, cache_dir)
+    cases = [
+        nuclei_2d(stardist, "2DBox_Microscope_0001.npz"),
+        nuclei_3d(stardist, "3DBox_Microscope_0002.npz"),
+        brain_mr(nilearn, "3DBox_MR_0003.npz"),
+    ]
+    return [write_case(Path(out_dir), case) for case in cases]
+
+
+def boxes_from_labels(labels: np.ndarray) -> np.ndarray:
+    """Tight inclusive box of each label 1..N, row k-1 for label k, in the challenge layout.
+
+    2D (H, W) maps give (N, 4) x_min, y_min, x_max, y_max; 3D (D, H, W) maps give
+    (N, 6) x_min, y_min, z_min, x_max, y_max, z_max.
+    """
+    n_labels = int(labels.max(initial=0))
+    slices = ndimage.find_objects(labels, max_label=n_labels)
+    if any(found is None for found in slices):
+        raise ValueError("labels must be consecutive 1..N")
+    # find_objects reports array axes ([z,] y, x); boxes list x first.
+    starts = np.array([[s.start for s in found][::-1] for found in slices], dtype=np.int64)
+    stops = np.array([[s.stop - 1 for s in found][::-1] for found in slices], dtype=np.int64)
+    return np.concatenate([starts, stops], axis=1).reshape(n_labels, 2 * labels.ndim)
+
+
+def write_case(out_dir: Path, case: DemoCase) -> Path:
+    """Write one case's input file (imgs, boxes[, spacing]) and ground truth (gts[, spacing])."""
+    inputs, gts = out_dir / "inputs", out_dir / "gts"
+    inputs.mkdir(parents=True, exist_ok=True)
+    gts.mkdir(parents=True, exist_ok=True)
+    extra = {} if case.spacing is None else {"spacing": np.array(case.spacing, dtype=np.float64)}
+    path = inputs / case.name
+    np.savez_compressed(path, imgs=case.image, boxes=boxes_from_labels(case.labels), **extra)
+    np.savez_compressed(gts / case.name, gts=case.labels.astype(np.uint16), **extra)
+    return path

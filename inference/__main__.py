@@ -1,0 +1,92 @@
+"""Segment every case: `python -m inference -i INPUTS -o OUTPUTS`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from inference.config import MODEL_CONFIGS
+from inference.io import discover_cases
+from inference.pipeline import CaseResult, process_cases, write_timings
+from inference.runtime import BACKENDS, create_predictor
+from inference.threads import available_cpus
+from inference.volume import Propagation
+
+LOG = logging.getLogger("inference")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(prog="python -m inference", description=__doc__)
+    parser.add_argument("-i", "--input", type=Path, required=True, help="folder of case .npz files")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="folder for the segs .npz files")
+    parser.add_argument("--model", default="litemedsam", choices=sorted(MODEL_CONFIGS))
+    parser.add_argument("--backend", default="onnxruntime", choices=BACKENDS)
+    parser.add_argument("--checkpoint", type=Path, help="torch backend: weights (default: the manifest's)")
+    parser.add_argument(
+        "--propagation",
+        default=Propagation.CLIPPED.value,
+        choices=[p.value for p in Propagation],
+        help="3D: keep propagated boxes inside the object's box (clipped) or reproduce the baseline",
+    )
+    parser.add_argument("--threads", type=int, help="default: cores allowed by affinity and cgroup quota")
+    parser.add_argument("--timings", type=Path, help="write case,seconds,ok CSV here")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (tracebacks of failures)")
+    return parser.parse_args(argv)
+
+
+def _log_result(result: CaseResult) -> None:
+    if result.ok:
+        LOG.info("%s shape=%s boxes=%d %.2fs", result.name, "x".join(map(str, result.shape)), result.boxes, result.seconds)
+    else:
+        LOG.error("FAILED %s (%.2fs)", result.error, result.seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run inference over a folder; exit status 1 if any case failed, 2 on a setup error."""
+    args = parse_args(argv)
+    from tqdm.contrib.logging import logging_redirect_tqdm
+    from tqdm import tqdm
+
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
+    threads = args.threads or available_cpus()
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    import cv2
+
+    cv2.setNumThreads(threads)
+    start = time.perf_counter()
+    try:
+        paths = discover_cases(args.input)
+        predictor = create_predictor(args.model, args.backend, threads, args.checkpoint)
+    except (OSError, ValueError, KeyError) as err:
+        LOG.error("error: %s", err)
+        return 2
+    LOG.info("%d case(s) in %s; model %s on %s, %d thread(s)", len(paths), args.input, args.model, args.backend, threads)
+
+    with logging_redirect_tqdm(), tqdm(total=len(paths), unit="case", disable=args.no_progress or None) as bar:
+
+        def report(result: CaseResult) -> None:
+            _log_result(result)
+            bar.update()
+
+        results = process_cases(predictor, paths, args.output, Propagation(args.propagation), report)
+
+    failed = [r for r in results if not r.ok]
+    if args.timings:
+        write_timings(results, args.timings)
+    LOG.info(
+        "done: %d case(s) written, %d failed, %.2fs in total",
+        len(results) - len(failed), len(failed), time.perf_counter() - start,
+    )
+    for result in failed:
+        LOG.error("  %s", result.error)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

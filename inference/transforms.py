@@ -1,0 +1,95 @@
+"""Pre- and post-processing of the LiteMedSAM baseline, in numpy and OpenCV.
+
+Sizes are (height, width). "Model space" is the square model input (256x256):
+the image is resized so its longest side fits, then padded bottom/right.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+BOX_SHIFT = 3  # pixels added on every side of a box derived from a mask
+
+
+def resized_shape(height: int, width: int, target: int) -> tuple[int, int]:
+    """Shape after resizing the longest side to `target`, rounded half up like the baseline."""
+    scale = target * 1.0 / max(height, width)
+    return int(height * scale + 0.5), int(width * scale + 0.5)
+
+
+def resize_longest_side(image: np.ndarray, target: int) -> np.ndarray:
+    """Resize a 2D (H, W) or (H, W, C) array so its longest side is `target` (INTER_AREA)."""
+    new_h, new_w = resized_shape(image.shape[0], image.shape[1], target)
+    return cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+
+
+def preprocess(image: np.ndarray, target: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """uint8 (H, W) grey or (H, W, 3) image -> (1, 3, target, target) float32 input and resized shape.
+
+    A grey image is resized once and repeated to three channels, which equals the
+    baseline's resizing of the three identical channels.
+    """
+    resized = resize_longest_side(image, target).astype(np.float64)
+    low = resized.min()
+    resized = (resized - low) / max(resized.max() - low, 1e-8)
+    new_h, new_w = resized.shape[:2]
+    chw = np.zeros((3, target, target), dtype=np.float32)
+    if resized.ndim == 2:
+        chw[:, :new_h, :new_w] = resized[None]
+    else:
+        chw[:, :new_h, :new_w] = resized.transpose(2, 0, 1)
+    return chw[None], (new_h, new_w)
+
+
+def scale_boxes(boxes: np.ndarray, original_shape: tuple[int, int], target: int) -> np.ndarray:
+    """(N, 4) x_min, y_min, x_max, y_max in image pixels -> model space, truncated to int."""
+    ratio = target / max(original_shape)
+    return np.trunc(np.asarray(boxes, dtype=np.float64) * ratio).astype(np.int64)
+
+
+def postprocess(logits: np.ndarray, resized: tuple[int, int], original_shape: tuple[int, int]) -> np.ndarray:
+    """(target, target) low-res logits -> boolean (H, W) mask.
+
+    Crop to the unpadded area, bilinear resize with half-pixel centres
+    (align_corners=False), sigmoid, threshold > 0.5.
+    """
+    cropped = np.ascontiguousarray(logits[: resized[0], : resized[1]], dtype=np.float32)
+    height, width = original_shape
+    upsampled = cv2.resize(cropped, (width, height), interpolation=cv2.INTER_LINEAR)
+    with np.errstate(over="ignore"):
+        probabilities = 1.0 / (1.0 + np.exp(-upsampled))
+    return probabilities > 0.5
+
+
+def mask_box(mask: np.ndarray, target: int) -> np.ndarray | None:
+    """Model-space box around a non-empty (H, W) mask, grown by BOX_SHIFT; None if empty.
+
+    The baseline resized the previous slice's label mask to model space with
+    INTER_AREA and took the box there, so whether a partly covered pixel counted
+    depended on the label's value; the box is taken here in image pixels and
+    scaled like a prompt box instead, which is the same up to one model pixel.
+    """
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    box = scale_boxes(np.array([cols[0], rows[0], cols[-1], rows[-1]]), mask.shape, target)
+    grown = box + np.array([-BOX_SHIFT, -BOX_SHIFT, BOX_SHIFT, BOX_SHIFT])
+    return np.clip(grown, 0, target)
+
+
+def baseline_mask_box(mask: np.ndarray, label: int, target: int) -> np.ndarray | None:
+    """The baseline's box from the previous slice: uint8 label mask resized with INTER_AREA.
+
+    The baseline stored the mask with value `label` in uint8 (wrapping past 255),
+    so the value is kept to reproduce its boxes exactly.
+    """
+    values = mask.astype(np.uint8) * np.uint8(label % 256)
+    small = resize_longest_side(values, target)
+    rows = np.flatnonzero(small.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(small.any(axis=0))
+    box = np.array([cols[0] - BOX_SHIFT, rows[0] - BOX_SHIFT, cols[-1] + BOX_SHIFT, rows[-1] + BOX_SHIFT])
+    return np.clip(box, 0, target)

@@ -54,7 +54,12 @@ def nuclei_3d(stardist_wheel: Path, name: str) -> DemoCase:
 
 
 def brain_mr(nilearn_wheel: Path, name: str) -> DemoCase:
-    """Axial slab of the MNI152 2009a T1 template; labels: left/right grey and white matter."""
+    """Axial slab of the MNI152 2009a T1 template; labels: left and right cerebral tissue.
+
+    Tissue is grey or white matter; each hemisphere is one compact object, the
+    kind of structure a box prompt describes (grey matter alone is a thin ribbon
+    whose box holds the whole hemisphere).
+    """
     t1, affine = _read_nifti(nilearn_wheel, "t1")
     grey = _read_nifti(nilearn_wheel, "gm")[0] > TISSUE_THRESHOLD
     white = _read_nifti(nilearn_wheel, "wm")[0] > TISSUE_THRESHOLD
@@ -62,7 +67,8 @@ def brain_mr(nilearn_wheel: Path, name: str) -> DemoCase:
     midline = int(round(-affine[0, 3] / affine[0, 0]))
     left = np.arange(t1.shape[0])[:, None, None] < midline
     semantic = np.zeros(t1.shape, dtype=np.uint16)
-    for label, mask in enumerate((grey & left, grey & ~left, white & left, white & ~left), 1):
+    tissue = grey | white
+    for label, mask in enumerate((tissue & left, tissue & ~left), 1):
         semantic[mask] = label
 
     # The template is RAS (x, y, z); the challenge stores (D, H, W) slices, so

@@ -1,0 +1,55 @@
+# Inference image for the "Segment Anything in Medical Images on Laptop" challenge.
+#
+# Build with docker/build_image.sh (it checks the prerequisites and passes the pip
+# index settings), or by hand:
+#   python -m inference.export                       # writes checkpoints/exported/*.onnx
+#   docker build --network host -t medsam-laptop:latest .
+# Run:
+#   docker run --rm --cpus=1 --network none -m 8G \
+#     -v "$PWD/inputs:/workspace/inputs" -v "$PWD/outputs:/workspace/outputs" medsam-laptop:latest
+#
+# The base is pinned by tag; where Docker Hub is unreachable, docker/build_base_image.sh
+# builds an equivalent python:3.11-slim from Debian packages.
+FROM python:3.11-slim
+
+# pip reads these from the environment when they are passed as build arguments; left
+# unset they fall back to pip's defaults. They exist only while the image is built.
+ARG PIP_INDEX_URL
+ARG PIP_EXTRA_INDEX_URL
+ARG PIP_TRUSTED_HOST
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH
+
+# Runtime dependencies only (no torch). pip and setuptools leave the venv afterwards:
+# nothing installs packages at run time.
+COPY requirements.txt /tmp/requirements.txt
+RUN python3 -m venv "$VIRTUAL_ENV" \
+    && pip install --no-cache-dir -r /tmp/requirements.txt \
+    && pip uninstall -y -q pip setuptools \
+    && rm -f /tmp/requirements.txt \
+    && python -c "import numpy, onnxruntime, cv2, tqdm; print('onnxruntime', onnxruntime.__version__)"
+
+WORKDIR /workspace
+
+# .dockerignore lets through only the inference package, the checkpoints package and
+# manifest, the exported ONNX models and predict.sh.
+COPY checkpoints/ checkpoints/
+RUN if ! ls checkpoints/exported/*.onnx >/dev/null 2>&1; then \
+        echo "ERROR: no exported ONNX models in checkpoints/exported/." >&2; \
+        echo "Run 'python -m inference.export' before building the image." >&2; \
+        exit 1; \
+    fi \
+    && python -m checkpoints verify --exported
+
+COPY inference/ inference/
+COPY predict.sh ./
+# Byte-compile our code once here: every case starts a fresh container, and
+# PYTHONDONTWRITEBYTECODE keeps it from caching .pyc files at run time.
+RUN python -m compileall -q inference checkpoints
+
+CMD ["sh", "predict.sh"]

@@ -2,7 +2,10 @@
 # CI stage for the inference image: daemon, base image, image, then tests/test_docker.py.
 #
 # Usage (from anywhere; as root, or with sudo rights for apt-get and dockerd):
-#   docker/ci_docker.sh
+#   docker/ci_docker.sh [--build-only]
+#
+# --build-only stops after building the image (the caller runs tests/test_docker.py
+# with the rest of the suite).
 #
 # Environment:
 #   PYTHON   interpreter that has pytest and numpy (default: python, else python3)
@@ -59,6 +62,10 @@ fi
 # From here on a failure is the project's, not the machine's.
 log "docker/build_image.sh"
 docker/build_image.sh
+
+if [ "${1:-}" = "--build-only" ]; then
+    exit 0
+fi
 
 log "$PYTHON -m pytest tests/test_docker.py"
 "$PYTHON" -m pytest tests/test_docker.py -v -rs -s

@@ -62,19 +62,33 @@ def postprocess(logits: np.ndarray, resized: tuple[int, int], original_shape: tu
     return probabilities > 0.5
 
 
+def pixel_extent(box: np.ndarray, original_shape: tuple[int, int], target: int) -> np.ndarray:
+    """Model-space pixels covered by the inclusive pixel box (x0, y0, x1, y1), as an inclusive box.
+
+    Pixel x spans [x, x + 1), so the far edge maps to ceil((x1 + 1) * scale) - 1;
+    plain scaling (as for prompt boxes) would lose up to one scale step there
+    when a small image is enlarged.
+    """
+    scale = target / max(original_shape)
+    box = np.asarray(box, dtype=np.float64)
+    low = np.floor(box[:2] * scale)
+    high = np.ceil((box[2:] + 1) * scale) - 1
+    return np.clip(np.concatenate([low, high]), 0, target - 1).astype(np.int64)
+
+
 def mask_box(mask: np.ndarray, target: int) -> np.ndarray | None:
     """Model-space box around a non-empty (H, W) mask, grown by BOX_SHIFT; None if empty.
 
     The baseline resized the previous slice's label mask to model space with
     INTER_AREA and took the box there, so whether a partly covered pixel counted
-    depended on the label's value; the box is taken here in image pixels and
-    scaled like a prompt box instead, which is the same up to one model pixel.
+    depended on the label's value; here the box is the model-space extent of the
+    mask's pixels, the same for every label.
     """
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         return None
     cols = np.flatnonzero(mask.any(axis=0))
-    box = scale_boxes(np.array([cols[0], rows[0], cols[-1], rows[-1]]), mask.shape, target)
+    box = pixel_extent(np.array([cols[0], rows[0], cols[-1], rows[-1]]), mask.shape, target)
     grown = box + np.array([-BOX_SHIFT, -BOX_SHIFT, BOX_SHIFT, BOX_SHIFT])
     return np.clip(grown, 0, target)
 

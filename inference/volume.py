@@ -13,7 +13,7 @@ from enum import Enum
 import numpy as np
 
 from inference.predictor import BoxPredictor, ImageEmbedding
-from inference.transforms import baseline_mask_box, mask_box
+from inference.transforms import baseline_mask_box, mask_box, pixel_extent
 
 
 class Propagation(str, Enum):
@@ -71,7 +71,12 @@ class SliceEmbeddings:
 
 
 def _prompt_box(
-    previous: np.ndarray | None, object_box: np.ndarray, label: int, propagation: Propagation, size: int
+    previous: np.ndarray | None,
+    object_box: np.ndarray,
+    object_extent: np.ndarray,
+    label: int,
+    propagation: Propagation,
+    size: int,
 ) -> np.ndarray:
     if previous is None:
         return object_box
@@ -81,7 +86,7 @@ def _prompt_box(
     box = mask_box(previous, size)
     if box is None:
         return object_box
-    clipped = np.concatenate([np.maximum(box[:2], object_box[:2]), np.minimum(box[2:], object_box[2:])])
+    clipped = np.concatenate([np.maximum(box[:2], object_extent[:2]), np.minimum(box[2:], object_extent[2:])])
     empty = clipped[0] > clipped[2] or clipped[1] > clipped[3]
     return object_box if empty else clipped
 
@@ -102,11 +107,12 @@ def segment_volume(
     slice_shape = volume.shape[1:]
     for index, box in enumerate(boxes):
         object_box = predictor.to_model_space(box[[0, 1, 3, 4]], slice_shape)
+        object_extent = pixel_extent(box[[0, 1, 3, 4]], slice_shape, predictor.image_size)
         z_mid = slice_range(box)[1]
         masks: dict[int, np.ndarray] = {}
         for z, previous_z in propagation_order(box):
             previous = None if previous_z is None else masks[previous_z]
-            prompt = _prompt_box(previous, object_box, index + 1, propagation, predictor.image_size)
+            prompt = _prompt_box(previous, object_box, object_extent, index + 1, propagation, predictor.image_size)
             mask = next(predictor.predict(embeddings.get(z), prompt[None]))
             # Only the last mask and the middle one (where the downward pass starts) are needed.
             masks = {z: mask} if z == z_mid else {z_mid: masks[z_mid], z: mask}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# One-time (idempotent) set-up: virtual environment, development dependencies,
+# verified LiteMedSAM weights and the exported ONNX models.
+#
+# Usage: bash scripts/setup.sh      (VENV=path overrides .venv)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+VENV="${VENV:-.venv}"
+PY="$VENV/bin/python"
+
+if [ ! -x "$PY" ]; then
+    echo "[setup] creating $VENV" >&2
+    python3 -m venv "$VENV"
+fi
+# Pinned torch==2.13.0 is a CPU wheel; an unpinned torch would pull several GB of CUDA.
+"$PY" -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+
+"$PY" -m checkpoints fetch
+if ! "$PY" -m checkpoints verify --exported >/dev/null 2>&1; then
+    echo "[setup] exporting LiteMedSAM to ONNX (a few minutes, once)" >&2
+    "$PY" -m inference.export --model litemedsam
+    "$PY" -m checkpoints verify --exported
+fi

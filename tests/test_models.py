@@ -1,0 +1,90 @@
+"""Model configurations, parameter counts and strict checkpoint loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from inference.build import CheckpointError, build_model, load_checkpoint, parameter_counts
+from inference.config import get_config
+from inference.modeling.lite_medsam import LiteMedSAM
+
+
+def test_litemedsam_parameter_counts_match_the_published_model() -> None:
+    counts = parameter_counts(LiteMedSAM(get_config("litemedsam")))
+    assert counts == {
+        "image_encoder": 5_726_740,
+        "prompt_encoder": 6_220,
+        "mask_decoder": 4_058_340,
+        "total": 9_791_300,
+        "state_dict": 9_801_439,
+    }
+
+
+@pytest.mark.parametrize(("name", "encoder_millions"), [("swiftmedsam-v1", 5.10), ("swiftmedsam-v2", 4.44)])
+def test_swiftmedsam_encoder_sizes(name: str, encoder_millions: float) -> None:
+    counts = parameter_counts(LiteMedSAM(get_config(name)))
+    assert round(counts["image_encoder"] / 1e6, 2) == encoder_millions
+
+
+@pytest.mark.parametrize("name", ["litemedsam", "swiftmedsam-v1", "swiftmedsam-v2"])
+def test_forward_shapes(name: str) -> None:
+    model = build_model(name)
+    with torch.no_grad():
+        embedding = model.image_encoder(torch.rand(1, 3, 256, 256))
+        logits, iou = model.decode(embedding, torch.tensor([[10.0, 20.0, 100.0, 200.0], [0, 0, 255, 255]]))
+    assert embedding.shape == (1, 256, 64, 64)
+    assert logits.shape == (2, 1, 256, 256) and iou.shape == (2, 1)
+
+
+def test_box_embedding_uses_pixel_centres() -> None:
+    encoder = build_model("swiftmedsam-v2").prompt_encoder
+    boxes = torch.tensor([[10.0, 20.0, 100.0, 200.0]])
+    expected = encoder.pe_layer.encode((boxes.reshape(1, 2, 2) + 0.5) / 256)
+    expected = expected + torch.cat([encoder.point_embeddings[2].weight, encoder.point_embeddings[3].weight])
+    torch.testing.assert_close(encoder.embed_boxes(boxes), expected)
+
+
+def test_load_accepts_a_state_dict_under_model(tmp_path: Path) -> None:
+    source = build_model("swiftmedsam-v2")
+    path = tmp_path / "wrapped.pth"
+    torch.save({"model": source.state_dict(), "epoch": 3}, path)
+    target = build_model("swiftmedsam-v2", path)
+    for key, value in source.state_dict().items():
+        assert torch.equal(value, target.state_dict()[key]), key
+
+
+def test_load_lists_missing_unexpected_and_mismatched_keys(tmp_path: Path) -> None:
+    state = build_model("swiftmedsam-v2").state_dict()
+    del state["mask_decoder.iou_token.weight"]
+    state["mask_decoder.extra.weight"] = torch.zeros(1)
+    path = tmp_path / "bad.pth"
+    torch.save(state, path)
+    with pytest.raises(CheckpointError) as err:
+        build_model("swiftmedsam-v2", path)
+    message = str(err.value)
+    assert "missing: mask_decoder.iou_token.weight" in message
+    assert "unexpected: mask_decoder.extra.weight" in message
+
+    with pytest.raises(CheckpointError, match=r"shape mismatch: mask_decoder.transformer.layers.0.mlp.lin1.weight \(2048, 256\) vs \(1024, 256\)"):
+        load_checkpoint(LiteMedSAM(get_config("swiftmedsam-v1")), _litemedsam_random(tmp_path))
+
+
+def _litemedsam_random(tmp_path: Path) -> Path:
+    path = tmp_path / "litemedsam_random.pth"
+    torch.save(LiteMedSAM(get_config("litemedsam")).state_dict(), path)
+    return path
+
+
+def test_real_litemedsam_checkpoint_loads_strictly(lite_medsam_checkpoint: Path) -> None:
+    model = build_model("litemedsam", lite_medsam_checkpoint)
+    assert not model.training
+    with pytest.raises(CheckpointError, match="does not fit model 'swiftmedsam-v2'"):
+        build_model("swiftmedsam-v2", lite_medsam_checkpoint)
+
+
+def test_unknown_model_name_lists_known_ones() -> None:
+    with pytest.raises(ValueError, match="known models: litemedsam, swiftmedsam-v1, swiftmedsam-v2"):
+        get_config("sam-huge")

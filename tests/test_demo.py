@@ -10,22 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from demo import wheels
 from demo.build import boxes_from_labels, build_demo
 from demo.sources import minmax_uint8, relabel, window_mr_uint8
 from demo.wheels import Wheel, WheelDownloadError, WheelError, default_cache_dir, fetch_wheel
 from inference.io import load_case
-
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo cases, built once; the wheels come from the default cache."""
-    out = tmp_path_factory.mktemp("demo")
-    try:
-        build_demo(out)
-    except WheelDownloadError as exc:
-        pytest.skip(f"demo wheels not cached and not downloadable: {exc}")
-    return out
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -41,17 +29,17 @@ def tight_box(mask: np.ndarray) -> list[int]:
     return mins + maxs
 
 
-def cases(demo_dir: Path) -> list[tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]]:
-    names = sorted(p.name for p in (demo_dir / "inputs").glob("*.npz"))
+def cases(demo_data: Path) -> list[tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]]:
+    names = sorted(p.name for p in (demo_data / "inputs").glob("*.npz"))
     return [
-        (name, read_npz(demo_dir / "inputs" / name), read_npz(demo_dir / "gts" / name))
+        (name, read_npz(demo_data / "inputs" / name), read_npz(demo_data / "gts" / name))
         for name in names
     ]
 
 
-def test_case_names_and_counts(demo_dir: Path) -> None:
-    inputs = sorted(p.name for p in (demo_dir / "inputs").iterdir())
-    gts = sorted(p.name for p in (demo_dir / "gts").iterdir())
+def test_case_names_and_counts(demo_data: Path) -> None:
+    inputs = sorted(p.name for p in (demo_data / "inputs").iterdir())
+    gts = sorted(p.name for p in (demo_data / "gts").iterdir())
     assert inputs == gts
     assert inputs == [
         "2DBox_Microscope_0001.npz",
@@ -61,8 +49,8 @@ def test_case_names_and_counts(demo_dir: Path) -> None:
     assert sum(name.startswith("3D") for name in inputs) >= 2
 
 
-def test_keys_dtypes_and_shapes(demo_dir: Path) -> None:
-    for name, inputs, gts in cases(demo_dir):
+def test_keys_dtypes_and_shapes(demo_data: Path) -> None:
+    for name, inputs, gts in cases(demo_data):
         is_3d = name.startswith("3D")
         assert set(inputs) == ({"imgs", "boxes", "spacing"} if is_3d else {"imgs", "boxes"})
         assert set(gts) == ({"gts", "spacing"} if is_3d else {"gts"})
@@ -84,8 +72,8 @@ def test_keys_dtypes_and_shapes(demo_dir: Path) -> None:
         assert (imgs.min(), imgs.max()) == (0, 255)
 
 
-def test_box_k_is_the_tight_box_of_label_k(demo_dir: Path) -> None:
-    for name, inputs, gts in cases(demo_dir):
+def test_box_k_is_the_tight_box_of_label_k(demo_data: Path) -> None:
+    for name, inputs, gts in cases(demo_data):
         boxes, labels = inputs["boxes"], gts["gts"]
         present = np.unique(labels)
         assert present.tolist() == list(range(len(boxes) + 1)), name
@@ -93,47 +81,47 @@ def test_box_k_is_the_tight_box_of_label_k(demo_dir: Path) -> None:
             assert box.tolist() == tight_box(labels == k), (name, k)
 
 
-def test_object_counts(demo_dir: Path) -> None:
-    counts = {name: len(inputs["boxes"]) for name, inputs, _ in cases(demo_dir)}
+def test_object_counts(demo_data: Path) -> None:
+    counts = {name: len(inputs["boxes"]) for name, inputs, _ in cases(demo_data)}
     assert counts["2DBox_Microscope_0001.npz"] >= 100
     assert counts["3DBox_Microscope_0002.npz"] >= 20
     assert counts["3DBox_MR_0003.npz"] == 2
 
 
-def test_spacing(demo_dir: Path) -> None:
-    for name, inputs, gts in cases(demo_dir):
+def test_spacing(demo_data: Path) -> None:
+    for name, inputs, gts in cases(demo_data):
         if not name.startswith("3D"):
             continue
         spacing = gts["spacing"]
         assert spacing.shape == (3,)
         assert np.isfinite(spacing).all() and (spacing > 0).all()
         np.testing.assert_array_equal(inputs["spacing"], spacing)
-    assert read_npz(demo_dir / "gts" / "3DBox_MR_0003.npz")["spacing"].tolist() == [2.0, 1.0, 1.0]
+    assert read_npz(demo_data / "gts" / "3DBox_MR_0003.npz")["spacing"].tolist() == [2.0, 1.0, 1.0]
 
 
-def test_pipeline_loader_accepts_every_case(demo_dir: Path) -> None:
-    for path in sorted((demo_dir / "inputs").glob("*.npz")):
+def test_pipeline_loader_accepts_every_case(demo_data: Path) -> None:
+    for path in sorted((demo_data / "inputs").glob("*.npz")):
         case = load_case(path)
-        gts = read_npz(demo_dir / "gts" / path.name)["gts"]
+        gts = read_npz(demo_data / "gts" / path.name)["gts"]
         assert case.spatial_shape == gts.shape
         assert case.boxes.shape[0] == gts.max()
 
 
-def test_demo_is_small(demo_dir: Path) -> None:
-    total = sum(p.stat().st_size for p in demo_dir.rglob("*.npz"))
+def test_demo_is_small(demo_data: Path) -> None:
+    total = sum(p.stat().st_size for p in demo_data.rglob("*.npz"))
     assert total < 5_000_000
 
 
 def test_rebuild_uses_cache_and_is_identical(
-    demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def no_download(*args: object, **kwargs: object) -> None:
         raise AssertionError("the cached wheels should have been reused")
 
     monkeypatch.setattr(subprocess, "run", no_download)
     build_demo(tmp_path)
-    for path in sorted(demo_dir.rglob("*.npz")):
-        again = read_npz(tmp_path / path.relative_to(demo_dir))
+    for path in sorted(demo_data.rglob("*.npz")):
+        again = read_npz(tmp_path / path.relative_to(demo_data))
         first = read_npz(path)
         assert again.keys() == first.keys()
         for key in first:
@@ -202,7 +190,7 @@ def fake_pip(
 def test_fetch_wheel_downloads_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     wheel = fake_wheel(b"wheel bytes")
     calls: list[list[str]] = []
-    monkeypatch.setattr(wheels.subprocess, "run", fake_pip(b"wheel bytes", calls))
+    monkeypatch.setattr(subprocess, "run", fake_pip(b"wheel bytes", calls))
     first = fetch_wheel(wheel, tmp_path / "cache")
     second = fetch_wheel(wheel, tmp_path / "cache")
     assert first == second == tmp_path / "cache" / wheel.filename
@@ -215,7 +203,7 @@ def test_fetch_wheel_downloads_once(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_fetch_wheel_rejects_hash_mismatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     wheel = fake_wheel(b"expected")
-    monkeypatch.setattr(wheels.subprocess, "run", fake_pip(b"tampered", []))
+    monkeypatch.setattr(subprocess, "run", fake_pip(b"tampered", []))
     with pytest.raises(WheelError, match="does not match the pinned"):
         fetch_wheel(wheel, tmp_path / "cache")
     assert list((tmp_path / "cache").iterdir()) == []
@@ -229,14 +217,14 @@ def test_fetch_wheel_replaces_corrupt_cache(
     cache.mkdir()
     (cache / wheel.filename).write_bytes(b"truncated")
     calls: list[list[str]] = []
-    monkeypatch.setattr(wheels.subprocess, "run", fake_pip(b"good", calls))
+    monkeypatch.setattr(subprocess, "run", fake_pip(b"good", calls))
     assert fetch_wheel(wheel, cache).read_bytes() == b"good"
     assert len(calls) == 1
 
 
 def test_fetch_wheel_reports_pip_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     wheel = fake_wheel(b"x")
-    monkeypatch.setattr(wheels.subprocess, "run", fake_pip(b"x", [], returncode=1))
+    monkeypatch.setattr(subprocess, "run", fake_pip(b"x", [], returncode=1))
     with pytest.raises(WheelDownloadError, match="no network"):
         fetch_wheel(wheel, tmp_path / "cache")
 

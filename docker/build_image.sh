@@ -2,12 +2,12 @@
 # Build the inference image medsam-laptop:latest from this repository.
 #
 # Usage (from anywhere; needs root or membership in the docker group):
-#   python -m inference.export          # once: writes checkpoints/exported/*.onnx
+#   bash scripts/setup.sh               # once: exports checkpoints/exported/*.onnx and their records
 #   docker/build_image.sh [--tag NAME] [extra `docker build` arguments...]
 #
 # Steps: make sure a Docker daemon answers and the base image python:3.11-slim exists
 # (docker/build_base_image.sh builds it from Debian packages when Docker Hub is out of
-# reach), check that the exported ONNX models are there, then
+# reach), check that the exported ONNX models and their records are there, then
 #   docker build --network host -t medsam-laptop:latest .
 #
 # pip inside the build uses the same package index as pip on this machine: PIP_INDEX_URL,
@@ -37,10 +37,10 @@ done
 "$REPO_ROOT/docker/build_base_image.sh"
 
 shopt -s nullglob
-onnx_files=("$REPO_ROOT"/checkpoints/exported/*.onnx)
+onnx_files=("$REPO_ROOT"/checkpoints/exported/*.onnx "$REPO_ROOT"/checkpoints/exported/*.json)
 shopt -u nullglob
 if [ ${#onnx_files[@]} -eq 0 ]; then
-    die "no exported ONNX models in checkpoints/exported/. Run 'python -m inference.export' first."
+    die "no exported ONNX models in checkpoints/exported/. Run 'bash scripts/setup.sh' first."
 fi
 log "exported models: $(printf '%s ' "${onnx_files[@]##*/}")"
 

@@ -53,10 +53,10 @@ step daemon docker/build_base_image.sh --daemon-only \
 step base_image docker/build_base_image.sh \
     || skip "base image python:3.11-slim could not be built: $(last_error base_image || true)"
 
-if ! ls checkpoints/exported/*.onnx >/dev/null 2>&1; then
-    log "no exported ONNX models; running $PYTHON -m inference.export"
-    step export "$PYTHON" -m inference.export \
-        || skip "exported ONNX models missing and 'python -m inference.export' failed"
+if ! "$PYTHON" -m checkpoints verify --exported >/dev/null 2>&1; then
+    log "no verified exported models; running scripts/setup.sh"
+    step export bash scripts/setup.sh \
+        || skip "exported ONNX models missing and 'bash scripts/setup.sh' failed"
 fi
 
 # From here on a failure is the project's, not the machine's.

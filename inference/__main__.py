@@ -12,12 +12,12 @@ import cv2
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from casefiles import discover_cases
 from inference.config import MODEL_CONFIGS
-from inference.io import discover_cases
-from inference.pipeline import CaseResult, process_cases, write_timings
+from inference.pipeline import process_cases, write_timings
+from inference.propagation import Propagation
 from inference.runtime import BACKENDS, create_predictor
 from inference.threads import available_cpus
-from inference.volume import Propagation
 
 LOG = logging.getLogger("inference")
 
@@ -39,15 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, help="default: cores allowed by affinity and cgroup quota")
     parser.add_argument("--timings", type=Path, help="write case,seconds,ok CSV here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (tracebacks of failures)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
-
-
-def _log_result(result: CaseResult) -> None:
-    if result.ok:
-        LOG.info("%s shape=%s boxes=%d %.2fs", result.name, "x".join(map(str, result.shape)), result.boxes, result.seconds)
-    else:
-        LOG.error("FAILED %s (%.2fs)", result.error, result.seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,22 +59,19 @@ def main(argv: list[str] | None = None) -> int:
     LOG.info("%d case(s) in %s; model %s on %s, %d thread(s)", len(paths), args.input, args.model, args.backend, threads)
 
     with logging_redirect_tqdm(), tqdm(total=len(paths), unit="case", disable=args.no_progress or None) as bar:
+        outcomes = process_cases(predictor, paths, args.output, Propagation(args.propagation), lambda _: bar.update())
 
-        def report(result: CaseResult) -> None:
-            _log_result(result)
-            bar.update()
-
-        results = process_cases(predictor, paths, args.output, Propagation(args.propagation), report)
-
-    failed = [r for r in results if not r.ok]
+    failed = [o for o in outcomes if not o.ok]
     if args.timings:
-        write_timings(results, args.timings)
+        write_timings(outcomes, args.timings)
     LOG.info(
         "done: %d case(s) written, %d failed, %.2fs in total",
-        len(results) - len(failed), len(failed), time.perf_counter() - start,
+        len(outcomes) - len(failed), len(failed), time.perf_counter() - start,
     )
-    for result in failed:
-        LOG.error("  %s", result.error)
+    if failed:
+        LOG.error("failed cases:")
+    for outcome in failed:
+        LOG.error("  %s", outcome.error)
     return 1 if failed else 0
 
 

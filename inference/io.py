@@ -1,18 +1,19 @@
-"""Case files of the challenge: read and validate input npz files, write label maps.
+"""Input cases and output label maps: validate what a case holds, write `segs` atomically.
 
-This module knows the file contract (see CONTRACT.md) and nothing about models.
+Names, discovery and safe npz reading are the shared contract in `casefiles`; this
+module adds what inference needs on top and knows nothing about models.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from casefiles import CaseError, is_3d, load_arrays
 
 MAX_LABEL = int(np.iinfo(np.uint16).max)
 # Real boxes sometimes end one pixel past the image (an exclusive max written as
@@ -22,21 +23,6 @@ BOX_OVERSHOOT_PX = 5
 # The scorer reads the output folder on the host as another user than the
 # container's root; mkstemp creates files 0600, which it could not read.
 OUTPUT_FILE_MODE = 0o644
-
-_READ_ERRORS = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error)
-
-
-class CaseError(ValueError):
-    """A case file that breaks the input contract; the message starts with its file name."""
-
-    def __init__(self, name: str, problem: str) -> None:
-        # Both parts go to args so the error survives pickling (worker processes).
-        super().__init__(name, problem)
-        self.name = name
-        self.problem = problem
-
-    def __str__(self) -> str:
-        return f"{self.name}: {self.problem}"
 
 
 @dataclass(frozen=True)
@@ -51,13 +37,7 @@ class Case:
     @property
     def is_3d(self) -> bool:
         """Whether the case is a volume (name starts with ``3D``)."""
-        return self.name.startswith("3D")
-
-    @property
-    def modality(self) -> str:
-        """Modality from a ``<kind>_<Modality>_<id>.npz`` name, or ``"unknown"``."""
-        parts = Path(self.name).stem.split("_")
-        return "_".join(parts[1:-1]) if len(parts) >= 3 else "unknown"
+        return is_3d(self.name)
 
     @property
     def spatial_shape(self) -> tuple[int, ...]:
@@ -65,40 +45,17 @@ class Case:
         return tuple(self.image.shape) if self.is_3d else tuple(self.image.shape[:2])
 
 
-def discover_cases(input_dir: Path) -> list[Path]:
-    """Return the case files (``*.npz``, hidden files skipped) of a folder, sorted by name."""
-    input_dir = Path(input_dir)
-    if not input_dir.is_dir():
-        raise FileNotFoundError(f"input folder {input_dir} does not exist or is not a folder")
-    # Hidden files are never cases; skipping them keeps macOS "._*" copies on
-    # mounted folders from failing a run.
-    return sorted(
-        p for p in input_dir.glob("*.npz") if p.is_file() and not p.name.startswith(".")
-    )
-
-
 def load_case(path: Path) -> Case:
     """Read and validate one case file; raise CaseError naming the file and the problem."""
     path = Path(path)
     name = path.name
-    is_3d = _kind_is_3d(name)
-    try:
-        data = np.load(path, allow_pickle=False)
-    except _READ_ERRORS as exc:
-        raise CaseError(name, f"cannot read the npz file ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise CaseError(name, "not an npz archive (it holds a single .npy array)")
-    with data:
-        missing = [key for key in ("imgs", "boxes") if key not in data.files]
-        if missing:
-            raise CaseError(name, f"missing key(s) {missing}; found {sorted(data.files)}")
-        image = _read_member(name, data, "imgs")
-        raw_boxes = _read_member(name, data, "boxes")
-        raw_spacing = _read_member(name, data, "spacing") if "spacing" in data.files else None
-    _check_image(name, image, is_3d)
-    spatial = image.shape if is_3d else image.shape[:2]
-    boxes = _check_boxes(name, raw_boxes, spatial, is_3d)
-    spacing = None if raw_spacing is None else _check_spacing(name, raw_spacing)
+    volume = is_3d(name)
+    arrays = load_arrays(path, ("imgs", "boxes"), optional=("spacing",))
+    image = arrays["imgs"]
+    _check_image(name, image, volume)
+    spatial = image.shape if volume else image.shape[:2]
+    boxes = _check_boxes(name, arrays["boxes"], spatial, volume)
+    spacing = None if "spacing" not in arrays else _check_spacing(name, arrays["spacing"])
     return Case(name=name, image=image, boxes=boxes, spacing=spacing)
 
 
@@ -134,7 +91,7 @@ def write_segmentation(
     if Path(name).name != name or not name.endswith(".npz"):
         raise ValueError(f"output name must be a bare file name ending in .npz, got {name!r}")
     labels = _as_uint16_labels(name, segs)
-    want_ndim = 3 if _kind_is_3d(name) else 2
+    want_ndim = 3 if is_3d(name) else 2
     if labels.ndim != want_ndim:
         raise ValueError(f"{name}: segs must have {want_ndim} dimensions, got shape {segs.shape}")
     if expected_shape is not None and labels.shape != tuple(expected_shape):
@@ -159,26 +116,6 @@ def write_segmentation(
         tmp.unlink(missing_ok=True)
         raise
     return final
-
-
-def _read_member(name: str, data: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
-    try:
-        value = data[key]
-    except _READ_ERRORS as exc:
-        # allow_pickle=False makes object arrays fail here, on first access.
-        raise CaseError(name, f"cannot read {key!r} ({type(exc).__name__}: {exc})") from exc
-    # NpzFile hands back raw bytes for a member that is not an .npy stream.
-    if not isinstance(value, np.ndarray):
-        raise CaseError(name, f"cannot read {key!r}: the member is not an .npy array")
-    return value
-
-
-def _kind_is_3d(name: str) -> bool:
-    if name.startswith("3D"):
-        return True
-    if name.startswith("2D"):
-        return False
-    raise CaseError(name, "name must start with '2D' or '3D' (e.g. 2DBox_US_0001.npz)")
 
 
 def _check_image(name: str, image: np.ndarray, is_3d: bool) -> None:

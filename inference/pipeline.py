@@ -10,16 +10,18 @@ from pathlib import Path
 
 import numpy as np
 
+from casefiles import CaseError
 from inference.io import Case, load_case, new_label_map, paint, write_segmentation
 from inference.predictor import BoxPredictor, segment_image
-from inference.volume import Propagation, segment_volume
+from inference.propagation import Propagation
+from inference.volume import segment_volume
 
 LOG = logging.getLogger("inference")
 
 
 @dataclass(frozen=True)
-class CaseResult:
-    """What happened to one case."""
+class CaseOutcome:
+    """What happened to one case: its size and seconds, or why it failed."""
 
     name: str
     seconds: float
@@ -45,18 +47,26 @@ def segment_case(predictor: BoxPredictor, case: Case, propagation: Propagation) 
     return labels
 
 
-def process_case(predictor: BoxPredictor, path: Path, output_dir: Path, propagation: Propagation) -> CaseResult:
-    """Load, segment and write one case; failures are returned, not raised."""
+def process_case(predictor: BoxPredictor, path: Path, output_dir: Path, propagation: Propagation) -> CaseOutcome:
+    """Load, segment and write one case; failures are returned, not raised.
+
+    A CaseError (a file that breaks the contract) is logged as one line naming the
+    case and the problem; any other exception is a bug and is logged with its traceback.
+    """
     start = time.perf_counter()
     try:
         case = load_case(path)
         labels = segment_case(predictor, case, propagation)
         write_segmentation(output_dir, case.name, labels, expected_shape=case.spatial_shape)
-    except Exception as err:  # one bad case must not stop the others
-        LOG.debug("case %s failed", path.name, exc_info=True)
-        message = str(err) if str(err).startswith(path.name) else f"{path.name}: {type(err).__name__}: {err}"
-        return CaseResult(path.name, time.perf_counter() - start, error=message)
-    return CaseResult(case.name, time.perf_counter() - start, case.image.shape, len(case.boxes))
+    except CaseError as err:
+        LOG.error("FAILED %s", err)
+        return CaseOutcome(path.name, time.perf_counter() - start, error=str(err))
+    except Exception as err:  # one broken case must not stop the others
+        LOG.exception("FAILED %s: unexpected %s", path.name, type(err).__name__)
+        return CaseOutcome(path.name, time.perf_counter() - start, error=f"{path.name}: {type(err).__name__}: {err}")
+    outcome = CaseOutcome(case.name, time.perf_counter() - start, case.image.shape, len(case.boxes))
+    LOG.info("%s shape=%s boxes=%d %.2fs", case.name, "x".join(map(str, outcome.shape)), outcome.boxes, outcome.seconds)
+    return outcome
 
 
 def process_cases(
@@ -64,19 +74,19 @@ def process_cases(
     paths: Iterable[Path],
     output_dir: Path,
     propagation: Propagation,
-    report: Callable[[CaseResult], None] = lambda result: None,
-) -> list[CaseResult]:
-    """Process every case in order, calling `report` after each."""
-    results = []
+    on_done: Callable[[CaseOutcome], None] = lambda outcome: None,
+) -> list[CaseOutcome]:
+    """Process every case in order, calling `on_done` after each."""
+    outcomes = []
     for path in paths:
-        result = process_case(predictor, path, output_dir, propagation)
-        report(result)
-        results.append(result)
-    return results
+        outcome = process_case(predictor, path, output_dir, propagation)
+        on_done(outcome)
+        outcomes.append(outcome)
+    return outcomes
 
 
-def write_timings(results: list[CaseResult], path: Path) -> None:
-    """Write `case,seconds,ok` rows (seconds in-process, load to write)."""
-    lines = ["case,seconds,ok"] + [f"{r.name},{r.seconds:.4f},{int(r.ok)}" for r in results]
+def write_timings(outcomes: list[CaseOutcome], path: Path) -> None:
+    """Write `case,seconds,ok` rows (seconds in-process, load to write), the form evaluation.runtime reads."""
+    lines = ["case,seconds,ok"] + [f"{o.name},{o.seconds:.4f},{int(o.ok)}" for o in outcomes]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")

@@ -8,19 +8,11 @@ computed once per case and dropped as soon as no remaining box needs them.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from enum import Enum
 
 import numpy as np
 
 from inference.predictor import BoxPredictor, ImageEmbedding
-from inference.transforms import baseline_mask_box, mask_box, pixel_extent
-
-
-class Propagation(str, Enum):
-    """How the prompt box of the next slice is derived from the previous mask."""
-
-    CLIPPED = "clipped"  # previous mask's box, kept inside the object's own x/y box
-    BASELINE = "baseline"  # exactly as the challenge baseline
+from inference.propagation import Propagation, pixel_extent, prompt_box
 
 
 def slice_range(box: np.ndarray) -> tuple[int, int, int]:
@@ -61,6 +53,10 @@ class SliceEmbeddings:
             self.peak_cached = max(self.peak_cached, len(self._cache))
         return self._cache[z]
 
+    def cached_slices(self) -> list[int]:
+        """The slices whose embeddings are held now, sorted."""
+        return sorted(self._cache)
+
     def release(self, box: np.ndarray) -> None:
         """Mark a box as done; drop embeddings no remaining box needs."""
         z_min, _, z_max = slice_range(box)
@@ -68,27 +64,6 @@ class SliceEmbeddings:
             self._pending[z] -= 1
             if self._pending[z] == 0:
                 self._cache.pop(z, None)
-
-
-def _prompt_box(
-    previous: np.ndarray | None,
-    object_box: np.ndarray,
-    object_extent: np.ndarray,
-    label: int,
-    propagation: Propagation,
-    size: int,
-) -> np.ndarray:
-    if previous is None:
-        return object_box
-    if propagation is Propagation.BASELINE:
-        box = baseline_mask_box(previous, label, size)
-        return object_box if box is None else box
-    box = mask_box(previous, size)
-    if box is None:
-        return object_box
-    clipped = np.concatenate([np.maximum(box[:2], object_extent[:2]), np.minimum(box[2:], object_extent[2:])])
-    empty = clipped[0] > clipped[2] or clipped[1] > clipped[3]
-    return object_box if empty else clipped
 
 
 def segment_volume(
@@ -112,7 +87,7 @@ def segment_volume(
         masks: dict[int, np.ndarray] = {}
         for z, previous_z in propagation_order(box):
             previous = None if previous_z is None else masks[previous_z]
-            prompt = _prompt_box(previous, object_box, object_extent, index + 1, propagation, predictor.image_size)
+            prompt = prompt_box(previous, object_box, object_extent, index + 1, propagation, predictor.image_size)
             mask = next(predictor.predict(embeddings.get(z), prompt[None]))
             # Only the last mask and the middle one (where the downward pass starts) are needed.
             masks = {z: mask} if z == z_mid else {z_mid: masks[z_mid], z: mask}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-time (idempotent) set-up: virtual environment, development dependencies,
-# verified LiteMedSAM weights and the exported ONNX models.
+# verified LiteMedSAM weights, the demo cases and the exported ONNX models.
+# Leaves `git status` clean: everything it writes is ignored by git.
 #
 # Usage: bash scripts/setup.sh      (VENV=path overrides .venv)
 set -euo pipefail
@@ -25,8 +26,10 @@ fi
 rm -f "$log"
 
 "$PY" -m checkpoints fetch
+# The demo cases are the export's check images (and the demo's inputs).
+[ -d demo_data/inputs ] || "$PY" -m demo --out demo_data
 if ! "$PY" -m checkpoints verify --exported >/dev/null 2>&1; then
     echo "[setup] exporting LiteMedSAM to ONNX (a few minutes, once)" >&2
-    "$PY" -m inference.export --model litemedsam
+    "$PY" -m inference.export --model litemedsam --check-data demo_data/inputs
     "$PY" -m checkpoints verify --exported
 fi

@@ -8,19 +8,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from evaluation.cases import load_ground_truth
-from evaluation.challenge import score_case
-from inference.pipeline import CaseResult
-from inference.volume import Propagation
-from tests.conftest import run_demo
 
-# Floors a few points under the Dice measured with the default settings
-# (2D nuclei 76.6, 3D nuclei 61.7, brain hemispheres 44.4; baseline propagation: 61.4, 38.0).
-DICE_FLOORS = {
-    "2DBox_Microscope_0001.npz": 0.73,
-    "3DBox_Microscope_0002.npz": 0.58,
-    "3DBox_MR_0003.npz": 0.40,
-}
+from evaluation.metrics.files import load_ground_truth
+from evaluation.metrics.rules import score_case
+from inference.pipeline import CaseOutcome
+from inference.propagation import Propagation
+from tests.helpers import DICE_FLOORS, run_demo
 
 
 def dice(gt_dir: Path, seg_dir: Path, case: str) -> float:
@@ -30,7 +23,7 @@ def dice(gt_dir: Path, seg_dir: Path, case: str) -> float:
 
 
 def test_every_demo_case_is_segmented_above_its_dice_floor(
-    demo_data: Path, demo_run: tuple[Path, dict[str, CaseResult]]
+    demo_data: Path, demo_run: tuple[Path, dict[str, CaseOutcome]]
 ) -> None:
     predictions, results = demo_run
     assert sorted(results) == sorted(DICE_FLOORS)
@@ -46,7 +39,7 @@ def test_every_demo_case_is_segmented_above_its_dice_floor(
 
 
 def test_baseline_propagation_on_the_3d_cases(
-    demo_data: Path, demo_run: tuple[Path, dict[str, CaseResult]], tmp_path: Path
+    demo_data: Path, demo_run: tuple[Path, dict[str, CaseOutcome]], tmp_path: Path
 ) -> None:
     inputs = tmp_path / "inputs"
     inputs.mkdir()
@@ -69,7 +62,7 @@ def test_baseline_propagation_on_the_3d_cases(
 
 
 def test_cli_on_one_case_reproduces_the_in_process_prediction(
-    demo_data: Path, demo_run: tuple[Path, dict[str, CaseResult]], tmp_path: Path
+    demo_data: Path, demo_run: tuple[Path, dict[str, CaseOutcome]], tmp_path: Path
 ) -> None:
     case = "2DBox_Microscope_0001.npz"
     inputs = tmp_path / "in"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation import metrics, report
-from evaluation.cases import load_ground_truth
-from tests.test_end_to_end import DICE_FLOORS
-from tests.test_evaluation_challenge import organisers_score
+from evaluation.metrics.__main__ import main as metrics_main
+from evaluation.metrics.files import load_ground_truth
+from evaluation.report.__main__ import main as report_main
+from tests.helpers import DICE_FLOORS, organisers_score
 
 
 def test_demo_predictions_score_like_the_organisers_and_report(demo_data: Path, demo_predictions: Path,
@@ -19,7 +19,7 @@ def test_demo_predictions_score_like_the_organisers_and_report(demo_data: Path, 
     cases = sorted(p.name for p in gt_dir.glob("*.npz"))
     assert any(c.startswith("2D") for c in cases) and any(c.startswith("3D") for c in cases)
     scores = tmp_path / "metrics.csv"
-    assert metrics.main(["--seg", str(demo_predictions), "--gt", str(gt_dir), "--csv", str(scores),
+    assert metrics_main(["--seg", str(demo_predictions), "--gt", str(gt_dir), "--csv", str(scores),
                          "--full-precision", "--workers", "2"]) == 0
     assert f"{len(cases)} case(s) scored, 0 scored 0 for an unusable prediction." in capsys.readouterr().out
     with scores.open(newline="") as handle:
@@ -37,7 +37,7 @@ def test_demo_predictions_score_like_the_organisers_and_report(demo_data: Path, 
         assert dsc >= DICE_FLOORS[case], (case, dsc)
 
     out = tmp_path / "report"
-    assert report.main(["--metrics", str(scores), "--out", str(out), "--inputs", str(demo_data / "inputs"),
+    assert report_main(["--metrics", str(scores), "--out", str(out), "--inputs", str(demo_data / "inputs"),
                         "--gt", str(gt_dir), "--seg", str(demo_predictions), "--quiet"]) == 0
     assert "| **Overall** |" in capsys.readouterr().out
     assert sorted(p.name for p in (out / "overlays").glob("*.png")) == sorted(Path(c).stem + ".png" for c in cases)

@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluation.cases import load_ground_truth, modality, order_spacing
-from evaluation.challenge import score_case
-from evaluation.metrics import main
-from evaluation.tables import format_score
+from casefiles import CaseError
+from evaluation.metrics.__main__ import main
+from evaluation.metrics.files import load_ground_truth, order_spacing
+from evaluation.metrics.rules import score_case
+from evaluation.metrics.table import format_score
+from tests.helpers import corrupt_deflate
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -35,14 +37,18 @@ def folders(tmp_path: Path) -> tuple[Path, Path]:
     np.savez_compressed(seg_dir / "2DBox_US_0001.npz", segs=np.roll(gts_2d, 3, axis=1))
     np.savez_compressed(gt_dir / "3DBox_CT_0001.npz", gts=gts_3d, spacing=np.array([2.5, 0.8, 0.6]))
     np.savez_compressed(seg_dir / "3DBox_CT_0001.npz", segs=np.roll(gts_3d, 4, axis=2).astype(np.uint16))
-    for name in ("3DBox_MR_0001", "3DBox_MR_0002", "3DBox_MR_0003", "3DBox_MR_0004", "3DBox_MR_0005"):
-        np.savez_compressed(gt_dir / f"{name}.npz", gts=gts_3d, spacing=np.array([1.0, 1.0, 1.0]))
-    # 0001 missing; 0002 wrong shape; 0003 not a zip; 0004 wrong key; 0005 a pickled object array.
+    for number in range(1, 7):
+        np.savez_compressed(gt_dir / f"3DBox_MR_000{number}.npz", gts=gts_3d, spacing=np.array([1.0, 1.0, 1.0]))
+    # 0001 missing; 0002 wrong shape; 0003 not a zip; 0004 wrong key; 0005 a pickled object array;
+    # 0006 a corrupt deflate stream behind an intact zip directory.
     np.savez_compressed(seg_dir / "3DBox_MR_0002.npz", segs=gts_3d[:, :, :10])
     (seg_dir / "3DBox_MR_0003.npz").write_bytes(rng.bytes(100))
     np.savez_compressed(seg_dir / "3DBox_MR_0004.npz", masks=gts_3d)
     np.savez(seg_dir / "3DBox_MR_0005.npz", segs=np.array([gts_3d], dtype=object))
+    np.savez_compressed(seg_dir / "3DBox_MR_0006.npz", segs=gts_3d)
+    corrupt_deflate(seg_dir / "3DBox_MR_0006.npz", "segs.npy")
     np.savez_compressed(seg_dir / "3DBox_MR_9999.npz", segs=gts_3d)  # no ground truth
+    (seg_dir / "._3DBox_CT_0001.npz").write_bytes(b"macOS resource fork")  # hidden: never a case
     return gt_dir, seg_dir
 
 
@@ -53,17 +59,19 @@ def test_every_case_is_reported_and_unusable_predictions_score_zero(folders, tmp
     rows = read_csv(out)
     assert [r["case"] for r in rows] == sorted(p.name for p in gt_dir.iterdir())
     by_case = {r["case"]: r for r in rows}
-    for number in range(1, 6):
+    for number in range(1, 7):
         assert by_case[f"3DBox_MR_000{number}.npz"] == {"case": f"3DBox_MR_000{number}.npz", "dsc": "0.0", "nsd": "0.0"}
     printed = capsys.readouterr().out
-    assert "7 case(s) scored, 5 scored 0 for an unusable prediction." in printed
+    assert "8 case(s) scored, 6 scored 0 for an unusable prediction." in printed
     assert "3DBox_MR_0001.npz: missing" in printed
-    assert "3DBox_MR_0002.npz: shape (10, 30, 10), expected (10, 30, 30)" in printed
-    assert "3DBox_MR_0003.npz: unreadable" in printed
-    assert "3DBox_MR_0004.npz: no 'segs' array" in printed
-    assert "3DBox_MR_0005.npz: unreadable" in printed
+    assert "3DBox_MR_0002.npz: segs shape (10, 30, 10), expected (10, 30, 30)" in printed
+    assert "3DBox_MR_0003.npz: cannot read the npz file" in printed
+    assert "3DBox_MR_0004.npz: missing key(s) ['segs']; found ['masks']" in printed
+    assert "3DBox_MR_0005.npz: cannot read 'segs' (ValueError: Object arrays cannot be loaded" in printed
+    assert "3DBox_MR_0006.npz: cannot read 'segs' (zlib.error:" in printed
     assert "1 prediction(s) without ground truth ignored: 3DBox_MR_9999.npz" in printed
-    assert "| **Overall** | 7 |" in printed
+    assert "mean over 8 case(s): DSC" in printed
+    assert "2DBox_US_0001.npz" in printed.splitlines()[0]
 
 
 def test_values_are_the_case_scores_rounded_to_four_decimals(folders, tmp_path) -> None:
@@ -96,7 +104,7 @@ def test_per_label_rows_and_workers_give_the_same_numbers(folders, tmp_path) -> 
     assert [float(r["dsc"]) for r in us_rows] == [0.8, 0.85]
     case_row = {r["case"]: r for r in read_csv(one)}["2DBox_US_0001.npz"]
     assert float(case_row["dsc"]) == 0.825
-    assert len(label_rows) == 2 + 6  # two 2D labels, one label for each of the six 3D cases
+    assert len(label_rows) == 2 + 7  # two 2D labels, one label for each of the seven 3D cases
 
 
 def test_spacing_order_xyz_reverses_the_stored_spacing(folders, tmp_path) -> None:
@@ -116,28 +124,24 @@ def test_spacing_order_xyz_reverses_the_stored_spacing(folders, tmp_path) -> Non
 
 def test_bad_folders_exit_with_an_error(tmp_path, capsys) -> None:
     assert main(["--seg", str(tmp_path), "--gt", str(tmp_path / "nope"), "--csv", str(tmp_path / "m.csv")]) == 2
-    assert "not a folder" in capsys.readouterr().err
+    assert "does not exist or is not a folder" in capsys.readouterr().err
     assert main(["--seg", str(tmp_path), "--gt", str(tmp_path), "--csv", str(tmp_path / "m.csv")]) == 2
     assert "no .npz ground-truth files" in capsys.readouterr().err
 
 
-def test_unreadable_ground_truth_is_a_value_error(tmp_path) -> None:
+def test_unreadable_ground_truth_is_a_case_error(tmp_path) -> None:
     (tmp_path / "3DBox_CT_0001.npz").write_bytes(b"junk")
-    with pytest.raises(ValueError, match="cannot read ground truth"):
+    with pytest.raises(CaseError, match="3DBox_CT_0001.npz: cannot read the npz file"):
         load_ground_truth(tmp_path / "3DBox_CT_0001.npz")
     np.savez(tmp_path / "3DBox_CT_0002.npz", gts=np.zeros((3, 3, 3), np.uint8))
-    with pytest.raises(ValueError, match="spacing"):
+    with pytest.raises(CaseError, match="missing key.*spacing"):
         load_ground_truth(tmp_path / "3DBox_CT_0002.npz")
     np.savez(tmp_path / "2DBox_CT_0003.npz", gts=np.zeros((3, 3), np.float32))
-    with pytest.raises(ValueError, match="integer"):
+    with pytest.raises(CaseError, match="integer"):
         load_ground_truth(tmp_path / "2DBox_CT_0003.npz")
 
 
-def test_names_spacing_and_formatting() -> None:
-    assert modality("3DBox_CT_0566.npz") == "CT"
-    assert modality("2DBox_Microscope_0016.npz") == "Microscope"
-    with pytest.raises(ValueError):
-        modality("case.npz")
+def test_spacing_and_formatting() -> None:
     assert order_spacing(np.array([0.7, 0.8, 3.0]), "xyz") == (3.0, 0.8, 0.7)
     with pytest.raises(ValueError):
         order_spacing(np.array([1.0, 1.0, 1.0]), "zyx")

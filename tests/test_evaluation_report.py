@@ -9,10 +9,11 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from evaluation.figures import box_segments, label_boundaries, pick_slice
-from evaluation.report import main
-from evaluation.summary import aggregate, join
-from evaluation.tables import Timing, read_metrics, read_runtime
+from evaluation.metrics.table import read_metrics
+from evaluation.report.__main__ import main
+from evaluation.report.figures import box_segments, label_boundaries, pick_slice
+from evaluation.report.leaderboard import aggregate, join
+from evaluation.runtime.table import Timing, read_runtime
 
 METRICS = "case,dsc,nsd\n2DBox_US_0001.npz,0.8,0.9\n2DBox_US_0002.npz,0.6,0.5\n3DBox_CT_0001.npz,,0.0\n3DBox_CT_0002.npz,0.7,0.75\n"
 

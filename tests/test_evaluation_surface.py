@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import ndimage
 
-from evaluation.surface import compute_surface_distances, surface_dice_at_tolerance, validate_spacing
+from evaluation.metrics.surface import compute_surface_distances, surface_dice_at_tolerance, validate_spacing
 
 # Surfel areas (unit spacing) of the marching-cubes codes met on a one-slice volume:
 # one foreground voxel in the 2x2x2 cell (a corner), two side by side (an edge), four (a face).

@@ -1,9 +1,8 @@
-"""Tests of the case file contract: reading and validating inputs, writing label maps."""
+"""Inference's side of the case files: reading and validating inputs, writing label maps."""
 
 from __future__ import annotations
 
 import os
-import pickle
 import stat
 import zipfile
 from pathlib import Path
@@ -11,11 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from casefiles import CaseError, discover_cases
 from inference import io
 from inference.io import (
     Case,
-    CaseError,
-    discover_cases,
     load_case,
     new_label_map,
     paint,
@@ -54,7 +52,6 @@ def test_load_2d_case(tmp_path: Path) -> None:
     case = load_case(path)
     assert case.name == "2DBox_US_0525.npz"
     assert not case.is_3d
-    assert case.modality == "US"
     assert case.spatial_shape == (20, 30)
     assert case.spacing is None
     np.testing.assert_array_equal(case.image, IMAGE_2D)
@@ -68,7 +65,6 @@ def test_load_3d_case_with_spacing(tmp_path: Path) -> None:
     )
     case = load_case(path)
     assert case.is_3d
-    assert case.modality == "CT"
     assert case.spatial_shape == (5, 20, 30)
     assert case.spacing == (2.5, 0.7, 0.7)
     assert all(isinstance(value, float) for value in case.spacing)
@@ -78,20 +74,6 @@ def test_load_3d_case_with_spacing(tmp_path: Path) -> None:
 def test_spacing_is_optional_for_3d(tmp_path: Path) -> None:
     path = save_case(tmp_path, "3DBox_MR_0001.npz", imgs=IMAGE_3D, boxes=BOXES_3D)
     assert load_case(path).spacing is None
-
-
-@pytest.mark.parametrize(
-    ("name", "modality"),
-    [
-        ("2DBox_Microscope_0016.npz", "Microscope"),
-        ("3DBox_PET_0001.npz", "PET"),
-        ("2DBox_Fundus_Extra_0001.npz", "Fundus_Extra"),
-        ("2D_case.npz", "unknown"),
-    ],
-)
-def test_modality_from_name(name: str, modality: str) -> None:
-    case = Case(name=name, image=IMAGE_2D, boxes=BOXES_2D, spacing=None)
-    assert case.modality == modality
 
 
 def test_float_boxes_holding_integers_are_accepted(tmp_path: Path) -> None:
@@ -313,41 +295,7 @@ def test_corrupt_member_is_refused(tmp_path: Path) -> None:
 
 
 def test_missing_file_is_a_case_error(tmp_path: Path) -> None:
-    assert_case_error(tmp_path / "2DBox_X_1.npz", "cannot read")
-
-
-def test_case_error_is_a_value_error() -> None:
-    error = CaseError("2DBox_X_1.npz", "broken")
-    assert isinstance(error, ValueError)
-    assert (error.name, error.problem) == ("2DBox_X_1.npz", "broken")
-    assert str(error) == "2DBox_X_1.npz: broken"
-    assert str(pickle.loads(pickle.dumps(error))) == "2DBox_X_1.npz: broken"
-
-
-# --- discovery --------------------------------------------------------------------------
-
-
-def test_discover_cases_sorted_npz_only(tmp_path: Path) -> None:
-    for name in ["3DBox_CT_0002.npz", "2DBox_US_0010.npz", "2DBox_US_0002.npz"]:
-        (tmp_path / name).write_bytes(b"")
-    (tmp_path / "notes.txt").write_text("not a case")
-    (tmp_path / "._2DBox_US_0002.npz").write_bytes(b"")  # macOS resource fork copy
-    (tmp_path / ".2DBox_US_0003.npz.abc.tmp").write_bytes(b"")  # an unfinished output
-    (tmp_path / "folder.npz").mkdir()
-    assert [p.name for p in discover_cases(tmp_path)] == [
-        "2DBox_US_0002.npz",
-        "2DBox_US_0010.npz",
-        "3DBox_CT_0002.npz",
-    ]
-
-
-def test_discover_cases_empty_folder(tmp_path: Path) -> None:
-    assert discover_cases(tmp_path) == []
-
-
-def test_discover_cases_missing_folder(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        discover_cases(tmp_path / "nowhere")
+    assert_case_error(tmp_path / "2DBox_X_1.npz", "missing")
 
 
 # --- label maps -------------------------------------------------------------------------

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 import inference.__main__ as cli
+from inference import pipeline
 from inference.io import load_case
 from inference.pipeline import process_case, segment_case
 from inference.predictor import BoxPredictor
-from inference.volume import Propagation
-from tests.fakes import BoxEchoBackend
+from inference.propagation import Propagation
+from tests.helpers import BoxEchoBackend
 
 
 def write_2d_case(folder: Path, name: str, boxes: np.ndarray, size: int = 256) -> Path:
@@ -65,6 +66,37 @@ def test_cli_runs_every_case_and_fails_at_the_end_naming_the_bad_one(
     assert rows[0] == "case,seconds,ok" and [r.split(",")[2] for r in rows[1:]] == ["1", "0", "1", "1"]
     with np.load(outputs / "3DBox_CT_0004.npz") as data:
         assert data["segs"].shape == (6, 64, 64) and (data["segs"][[0, 5]] == 1).any(axis=(1, 2)).all()
+
+
+def test_a_bug_inside_a_case_logs_its_traceback_and_the_summary_lists_every_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    write_2d_case(inputs, "2DBox_US_0001.npz", np.array([[10, 20, 100, 120]]))
+    np.savez_compressed(inputs / "2DBox_US_0002.npz", imgs=np.zeros((8, 8, 3), np.uint8))  # no boxes
+    write_2d_case(inputs, "2DBox_US_0003.npz", np.array([[0, 0, 50, 50]]))
+    real_segment_case = pipeline.segment_case
+
+    def segment_with_a_bug(predictor, case, propagation):
+        if case.name == "2DBox_US_0003.npz":
+            raise IndexError("index 7 is out of bounds")
+        return real_segment_case(predictor, case, propagation)
+
+    monkeypatch.setattr(pipeline, "segment_case", segment_with_a_bug)
+    monkeypatch.setattr(cli, "create_predictor", lambda *args: BoxPredictor(BoxEchoBackend()))
+
+    status = cli.main(["-i", str(inputs), "-o", str(outputs), "--no-progress"])  # no -v
+
+    assert status == 1
+    assert sorted(p.name for p in outputs.iterdir()) == ["2DBox_US_0001.npz"]
+    bad_file = [r for r in caplog.records if "2DBox_US_0002.npz" in r.getMessage() and r.exc_info]
+    assert bad_file == []  # a file that breaks the contract: one line, no traceback
+    [bug] = [r for r in caplog.records if r.exc_info]
+    assert "2DBox_US_0003.npz" in bug.getMessage() and bug.exc_info[0] is IndexError
+    assert "in segment_with_a_bug" in caplog.text  # the traceback is in the log
+    summary = caplog.text[caplog.text.index("failed cases:"):]
+    assert "2DBox_US_0002.npz: missing key(s) ['boxes']" in summary
+    assert "2DBox_US_0003.npz: IndexError: index 7 is out of bounds" in summary
 
 
 def test_cli_setup_error_exits_2(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -7,10 +7,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from inference.propagation import baseline_mask_box, mask_box, pixel_extent
 from inference.transforms import (
-    baseline_mask_box,
-    mask_box,
-    pixel_extent,
     postprocess,
     preprocess,
     resized_shape,

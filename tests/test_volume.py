@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from inference.predictor import BoxPredictor
-from inference.volume import Propagation, SliceEmbeddings, propagation_order, segment_volume
-from tests.fakes import BoxEchoBackend
+from inference.propagation import Propagation
+from inference.volume import SliceEmbeddings, propagation_order, segment_volume
+from tests.helpers import BoxEchoBackend
 
 
 def volume(depth: int = 12, size: int = 256) -> np.ndarray:
@@ -49,12 +50,19 @@ def test_each_slice_is_encoded_once_and_released_after_its_last_box() -> None:
     vol = volume(depth=20)
     boxes = np.array([[10, 10, 0, 60, 60, 9], [40, 40, 5, 90, 90, 14], [5, 5, 12, 30, 30, 12]])
     cache = SliceEmbeddings(predictor, vol, boxes)
-    results = list(segment_volume(predictor, vol, boxes, embeddings=cache))
+    held_at_first_slice: dict[int, list[int]] = {}
+    results = []
+    for index, z, mask in segment_volume(predictor, vol, boxes, embeddings=cache):
+        held_at_first_slice.setdefault(index, cache.cached_slices())
+        results.append((index, z, mask))
     assert backend.encodes == cache.encoded == 15  # slices 0..14, each once
     assert len(results) == 10 + 10 + 1
-    assert cache._cache == {}  # everything released at the end
-    # While box 1 runs, slices 0..4 (box 0 only) are already gone.
-    assert cache.peak_cached <= 15
+    # Box 1 starts on its middle slice 9 with only the slices it shares with box 0:
+    # 0..4 (box 0 alone) are gone. Box 2 finds slice 12 kept for it, and only that.
+    assert held_at_first_slice == {0: [4], 1: [5, 6, 7, 8, 9], 2: [12]}
+    # The most held at once: box 0's 5..9 with box 1's own 10..14.
+    assert cache.peak_cached == 10
+    assert cache.cached_slices() == []  # everything released at the end
 
 
 def test_clipped_prompts_stay_inside_the_object_box_while_baseline_drifts() -> None:

@@ -1,4 +1,4 @@
-"""Per-case and per-modality tables: metrics joined with runtimes, as the leaderboard shows them."""
+"""The leaderboard: metrics joined with runtimes, per case and per modality, as Markdown, CSV and printout."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Iterable, Mapping, TextIO
 
 import numpy as np
 
-from evaluation.cases import modality
-from evaluation.tables import Timing
+from casefiles import modality
+from evaluation.runtime.table import Timing
 
 OVERALL = "Overall"
 
@@ -133,7 +133,7 @@ def write_cases_csv(path: Path, rows: list[CaseRow]) -> None:
             writer.writerow((r.case, r.modality, *(("" if math.isnan(v) else repr(v)) for v in (r.dsc, r.nsd, r.seconds, r.peak_mb))))
 
 
-def print_summary(rows: list[CaseRow], out: TextIO | None = None, per_case: bool = True) -> None:
+def print_leaderboard(rows: list[CaseRow], out: TextIO | None = None, per_case: bool = True) -> None:
     """Print the per-case table (unless `per_case` is False), then the per-modality leaderboard."""
     out = out or sys.stdout
     nan_cases = sum(math.isnan(r.dsc) for r in rows)

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from evaluation.tables import Timing
+from evaluation.runtime.table import Timing
 
 CONTAINER_INPUTS = "/workspace/inputs/"
 CONTAINER_OUTPUTS = "/workspace/outputs/"

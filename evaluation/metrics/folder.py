@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from evaluation.cases import PredictionError, list_cases, load_ground_truth, load_prediction
-from evaluation.challenge import TOLERANCE, score_case
+from casefiles import CaseError, discover_cases
+from evaluation.metrics.files import load_ground_truth, load_prediction
+from evaluation.metrics.rules import TOLERANCE, score_case
 
 
 @dataclass(frozen=True)
-class CaseResult:
+class CaseScore:
     """Scores of one case; `error` says why its prediction was scored 0."""
 
     case: str
@@ -29,17 +30,17 @@ def evaluate_case(
     seg_dir: Path,
     spacing_order: str = "array",
     tolerance: float = TOLERANCE,
-) -> CaseResult:
-    """Score one case; an unusable prediction gives 0 with the reason in `error`."""
+) -> CaseScore:
+    """Score one case; an unusable prediction scores 0 with the reason in `error`."""
     truth = load_ground_truth(gt_dir / case, spacing_order)
     try:
         segs = load_prediction(seg_dir / case, truth.gts.shape)
-    except PredictionError as error:
+    except CaseError as error:
         num_labels = int(truth.gts.max()) if truth.gts.size else 0
         zeros = (0.0,) * num_labels
-        return CaseResult(case, 0.0, 0.0, zeros, zeros, str(error))
+        return CaseScore(case, 0.0, 0.0, zeros, zeros, error.problem)
     score = score_case(truth.gts, segs, truth.spacing, tolerance)
-    return CaseResult(case, score.dsc, score.nsd, score.label_dsc, score.label_nsd)
+    return CaseScore(case, score.dsc, score.nsd, score.label_dsc, score.label_nsd)
 
 
 def evaluate_folder(
@@ -48,13 +49,13 @@ def evaluate_folder(
     spacing_order: str = "array",
     tolerance: float = TOLERANCE,
     workers: int = 1,
-) -> list[CaseResult]:
+) -> list[CaseScore]:
     """Score every ground-truth case (sorted by name), in `workers` processes."""
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     if not seg_dir.is_dir():
-        raise ValueError(f"not a folder: {seg_dir}")
-    cases = list_cases(gt_dir)
+        raise FileNotFoundError(f"{seg_dir} does not exist or is not a folder")
+    cases = [path.name for path in discover_cases(gt_dir)]
     if not cases:
         raise ValueError(f"no .npz ground-truth files in {gt_dir}")
     score = partial(evaluate_case, gt_dir=gt_dir, seg_dir=seg_dir, spacing_order=spacing_order, tolerance=tolerance)
@@ -66,4 +67,5 @@ def evaluate_folder(
 
 def unmatched_predictions(gt_dir: Path, seg_dir: Path) -> list[str]:
     """Prediction files with no ground truth of the same name (the scoring ignores them)."""
-    return sorted(set(list_cases(seg_dir)) - set(list_cases(gt_dir)))
+    names = {path.name for path in discover_cases(seg_dir)}
+    return sorted(names - {path.name for path in discover_cases(gt_dir)})

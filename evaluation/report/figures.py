@@ -10,8 +10,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from evaluation.cases import PredictionError, is_3d, load_ground_truth, load_input, load_prediction
-from evaluation.summary import CaseRow, aggregate
+from casefiles import CaseError, is_3d
+from evaluation.metrics.files import load_ground_truth, load_input, load_prediction
+from evaluation.report.leaderboard import CaseRow, aggregate
 
 GT_COLOUR = (0.0, 1.0, 0.0)
 PRED_COLOUR = (1.0, 0.0, 1.0)
@@ -83,8 +84,8 @@ def case_overlay(case: str, inputs_dir: Path, gt_dir: Path, seg_dir: Path, out_d
     try:
         segs: np.ndarray | None = load_prediction(seg_dir / case, gts.shape)
         note = ""
-    except PredictionError as error:
-        segs, note = None, f" | prediction {error}"
+    except CaseError as error:
+        segs, note = None, f" | prediction {error.problem}"
     z = pick_slice(gts) if is_3d(case) else None
     if z is not None:
         image, gts = image[z], gts[z]

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from evaluation.cases import list_cases
-from evaluation.harness import CaseRun, DockerOptions, run_docker, run_local
-from evaluation.tables import write_runtime
+from casefiles import discover_cases
+from evaluation.runtime.harness import CaseRun, DockerOptions, run_docker, run_local
+from evaluation.runtime.table import write_runtime
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run each case alone, write the CSV, print one line per case."""
     args = parse_args(argv)
     try:
-        cases = list_cases(args.inputs)
-    except ValueError as error:
+        cases = [path.name for path in discover_cases(args.inputs)]
+    except OSError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.cases:

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 from scipy import ndimage
 
-from evaluation.surface import compute_surface_distances, surface_dice_at_tolerance, surfel_area_table
+from evaluation.metrics.surface import compute_surface_distances, surface_dice_at_tolerance, surfel_area_table
 
 TOLERANCE = 2.0
 NSD_MIN_DSC = 0.2

@@ -6,9 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from evaluation.figures import case_overlay, modality_figure
-from evaluation.summary import aggregate, cases_markdown, join, leaderboard_markdown, print_summary, write_cases_csv, write_leaderboard_csv
-from evaluation.tables import read_metrics, read_runtime
+from evaluation.metrics.table import read_metrics
+from evaluation.report.figures import case_overlay, modality_figure
+from evaluation.report.leaderboard import (
+    aggregate, cases_markdown, join, leaderboard_markdown, print_leaderboard, write_cases_csv, write_leaderboard_csv,
+)
+from evaluation.runtime.table import read_runtime
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                 case_overlay(row.case, args.inputs, args.gt, args.seg, args.out / "overlays", row)
             except ValueError as error:
                 print(f"no overlay for {row.case}: {error}", file=sys.stderr)
-    print_summary(rows, per_case=not args.quiet)
+    print_leaderboard(rows, per_case=not args.quiet)
     print(f"\nReport written to {args.out}")
     return 0
 

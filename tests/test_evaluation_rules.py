@@ -13,28 +13,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import ndimage
 
-from evaluation.challenge import score_case
-
-
-def organisers_score(gts: np.ndarray, segs: np.ndarray, spacing) -> tuple[float, float]:
-    """compute_metrics.py of the organisers, on the DeepMind package (2D when spacing is None)."""
-    with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings():
-        # The package predates numpy 2 (np.Inf, np.NaN) and scipy's namespace clean-up.
-        patch.setattr(np, "Inf", np.inf, raising=False)
-        patch.setattr(np, "NaN", np.nan, raising=False)
-        warnings.simplefilter("ignore")
-        labels = range(1, int(gts.max()) + 1)
-        dsc = np.mean([surface_distance.compute_dice_coefficient(gts == i, segs == i) for i in labels])
-        if not dsc > 0.2:
-            return float(dsc), 0.0
-        if spacing is None:
-            gts, segs, spacing = gts[..., None], segs[..., None], (1.0, 1.0, 1.0)
-        nsd = np.mean([
-            surface_distance.compute_surface_dice_at_tolerance(
-                surface_distance.compute_surface_distances(gts == i, segs == i, spacing), 2.0)
-            for i in labels
-        ])
-        return float(dsc), float(nsd)
+from evaluation.metrics.rules import score_case
+from evaluation.metrics.surface import compute_surface_distances, surface_dice_at_tolerance
+from tests.helpers import organisers_score
 
 
 def random_labels(rng: np.random.Generator, shape: tuple[int, ...], num_labels: int) -> np.ndarray:
@@ -99,8 +80,10 @@ def test_nsd_is_zero_when_dice_is_at_most_point_two() -> None:
     score = score_case(gts, segs, None)
     assert score.dsc == pytest.approx(0.2)
     assert score.nsd == 0.0
-    # The surfaces are within tolerance, so without the rule the NSD would be 1.
-    assert score_case(gts, segs, None, tolerance=2.0).label_nsd == (0.0,)
+    assert score.label_nsd == (0.0,)
+    # The surfaces are within tolerance: without the rule the NSD would be 1.
+    distances = compute_surface_distances(gts[..., None] == 1, segs[..., None] == 1, (1.0, 1.0, 1.0))
+    assert surface_dice_at_tolerance(distances, 2.0) == pytest.approx(1.0)
     segs[3, 4] = 1  # 2 pixels: Dice = 4 / 11 > 0.2
     assert score_case(gts, segs, None).nsd == pytest.approx(1.0)
 

@@ -23,6 +23,13 @@ def write_2d_case(folder: Path, name: str, boxes: np.ndarray, size: int = 256) -
     return folder / name
 
 
+def write_good_bad_good(folder: Path) -> None:
+    """Cases 0001 and 0003 are fine; 0002 has no boxes."""
+    write_2d_case(folder, "2DBox_US_0001.npz", np.array([[10, 20, 100, 120]]))
+    np.savez_compressed(folder / "2DBox_US_0002.npz", imgs=np.zeros((8, 8, 3), np.uint8))
+    write_2d_case(folder, "2DBox_US_0003.npz", np.array([[0, 0, 50, 50]]))
+
+
 def test_labels_follow_box_order_later_boxes_win_and_pass_255(tmp_path: Path) -> None:
     # 300 boxes on a diagonal; each overlaps the next, so later labels cover earlier ones.
     starts = np.arange(300) % 240
@@ -49,9 +56,7 @@ def test_cli_runs_every_case_and_fails_at_the_end_naming_the_bad_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     inputs, outputs = tmp_path / "in", tmp_path / "out"
-    write_2d_case(inputs, "2DBox_US_0001.npz", np.array([[10, 20, 100, 120]]))
-    np.savez_compressed(inputs / "2DBox_US_0002.npz", imgs=np.zeros((8, 8, 3), np.uint8))  # no boxes
-    write_2d_case(inputs, "2DBox_US_0003.npz", np.array([[0, 0, 50, 50]]))
+    write_good_bad_good(inputs)
     volume = np.random.default_rng(0).integers(0, 255, (6, 64, 64), dtype=np.uint8)
     np.savez_compressed(inputs / "3DBox_CT_0004.npz", imgs=volume, boxes=np.array([[5, 5, 0, 40, 40, 5]]),
                         spacing=np.array([2.0, 1.0, 1.0]))
@@ -72,9 +77,7 @@ def test_a_bug_inside_a_case_logs_its_traceback_and_the_summary_lists_every_fail
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     inputs, outputs = tmp_path / "in", tmp_path / "out"
-    write_2d_case(inputs, "2DBox_US_0001.npz", np.array([[10, 20, 100, 120]]))
-    np.savez_compressed(inputs / "2DBox_US_0002.npz", imgs=np.zeros((8, 8, 3), np.uint8))  # no boxes
-    write_2d_case(inputs, "2DBox_US_0003.npz", np.array([[0, 0, 50, 50]]))
+    write_good_bad_good(inputs)
     real_segment_case = pipeline.segment_case
 
     def segment_with_a_bug(predictor, case, propagation):

@@ -25,14 +25,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 
-# Runtime dependencies only (no torch). pip and setuptools leave the venv afterwards:
+# Runtime dependencies only (no torch, no onnx). pip and setuptools leave the venv afterwards:
 # nothing installs packages at run time.
 COPY requirements.txt /tmp/requirements.txt
 RUN python3 -m venv "$VIRTUAL_ENV" \
     && pip install --no-cache-dir -r /tmp/requirements.txt \
     && pip uninstall -y -q pip setuptools \
     && rm -f /tmp/requirements.txt \
-    && python -c "import numpy, onnxruntime, cv2, tqdm; print('onnxruntime', onnxruntime.__version__)"
+    && python -c "import numpy, onnxruntime, openvino, cv2, tqdm; print('openvino', openvino.__version__)"
 
 WORKDIR /workspace
 
@@ -53,5 +53,10 @@ COPY predict.sh ./
 # Byte-compile our code once here: every case starts a fresh container, and
 # PYTHONDONTWRITEBYTECODE keeps it from caching .pyc files at run time.
 RUN python -m compileall -q casefiles inference checkpoints
+# Compile the OpenVINO models once here, into checkpoints/exported/openvino-cache: a fresh
+# container imports them instead of compiling. On a CPU the cache does not fit, OpenVINO
+# compiles again and writes its entry there (never into the outputs folder); the folder is
+# writable for a container run with --user.
+RUN python -m inference.warmup && chmod -R a+rwX checkpoints/exported/openvino-cache
 
 CMD ["sh", "predict.sh"]

@@ -28,8 +28,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    {entry.description}")
             for model in exported_models():
                 record = read_export(model)
-                for part, file in record.files.items():
-                    print(f"{model} {part}: {file.path.name} size={file.size:,} sha256={file.sha256}")
+                for fmt, parts in record.files.items():
+                    for part, file in parts.items():
+                        print(f"{model} {fmt} {part}: {file.path.name} size={file.size:,} sha256={file.sha256}")
             return 0
         if args.command == "fetch":
             for name in args.names or list(known):
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ChecksumError("no export records: run python -m inference.export --check-data DIR")
         for model in models:
             record = verify_export(model)
-            print(f"ok {model}: {', '.join(f.path.name for f in record.files.values())} (from {record.checkpoint})")
+            print(f"ok {model}: {', '.join(f.path.name for f in record.all_files())} (from {record.checkpoint})")
     except (ChecksumError, DownloadError, KeyError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

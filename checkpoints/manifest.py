@@ -20,6 +20,8 @@ from typing import Any
 CHECKPOINTS_DIR = Path(__file__).resolve().parent
 MANIFEST_PATH = CHECKPOINTS_DIR / "manifest.json"
 EXPORT_DIR = CHECKPOINTS_DIR / "exported"
+# Bumped whenever the export record's layout changes; an older record means: export again.
+RECORD_VERSION = 2
 
 
 class ChecksumError(RuntimeError):
@@ -75,8 +77,12 @@ class ExportRecord:
     model: str
     checkpoint: str  # manifest name of the source checkpoint, or its file name
     checkpoint_sha256: str
-    files: dict[str, FileRecord]
+    files: dict[str, dict[str, FileRecord]]  # format ("onnx", "openvino") -> part -> file
     details: dict[str, Any] = field(default_factory=dict)  # format facts and measured parity
+
+    def all_files(self) -> list[FileRecord]:
+        """Every recorded file, of every format."""
+        return [entry for parts in self.files.values() for entry in parts.values()]
 
 
 def sha256_of(path: Path) -> str:
@@ -133,17 +139,25 @@ def read_export(model: str, export_dir: Path = EXPORT_DIR) -> ExportRecord:
         raise ChecksumError(f"{model!r} has not been exported here ({path} is missing): "
                             f"run python -m inference.export --model {model} --check-data DIR")
     raw = _read_json(path)
-    files = {part: FileRecord(path.parent / f["file"], f["size"], f["sha256"]) for part, f in raw["files"].items()}
+    if raw.get("record_version") != RECORD_VERSION:
+        raise ChecksumError(f"{path} was written by an older version of the export: "
+                            f"run python -m inference.export --model {model} --check-data DIR again")
+    files = {
+        fmt: {part: FileRecord(path.parent / f["file"], f["size"], f["sha256"]) for part, f in parts.items()}
+        for fmt, parts in raw["files"].items()
+    }
     return ExportRecord(model, raw["checkpoint"]["name"], raw["checkpoint"]["sha256"], files, raw.get("details", {}))
 
 
-def exported_files(model: str, export_dir: Path = EXPORT_DIR) -> dict[str, Path]:
-    """Paths of a model's exported files by part, checked to exist (not hashed: start-up stays fast)."""
+def exported_files(model: str, fmt: str, export_dir: Path = EXPORT_DIR) -> dict[str, Path]:
+    """Paths of a model's exported files of one format by part, checked to exist (not hashed: start-up stays fast)."""
     record = read_export(model, export_dir)
-    for part, entry in record.files.items():
+    if fmt not in record.files:
+        raise ChecksumError(f"{model} has no {fmt} export here: run python -m inference.export --model {model} --check-data DIR")
+    for part, entry in record.files[fmt].items():
         if not entry.path.is_file():
-            raise ChecksumError(f"{entry.path} ({model} {part}) is missing: run python -m inference.export --model {model}")
-    return {part: entry.path for part, entry in record.files.items()}
+            raise ChecksumError(f"{entry.path} ({model} {fmt} {part}) is missing: run python -m inference.export --model {model}")
+    return {part: entry.path for part, entry in record.files[fmt].items()}
 
 
 def verify_export(model: str, export_dir: Path = EXPORT_DIR, manifest_path: Path = MANIFEST_PATH) -> ExportRecord:
@@ -152,7 +166,7 @@ def verify_export(model: str, export_dir: Path = EXPORT_DIR, manifest_path: Path
     Stale means the export came from a manifest checkpoint whose sha256 has since changed.
     """
     record = read_export(model, export_dir)
-    for entry in record.files.values():
+    for entry in record.all_files():
         entry.verify()
     known = checkpoints(manifest_path)
     source = known.get(record.checkpoint)
@@ -166,23 +180,26 @@ def verify_export(model: str, export_dir: Path = EXPORT_DIR, manifest_path: Path
 
 def record_export(
     model: str,
-    files: dict[str, Path],
+    files: dict[str, dict[str, Path]],
     checkpoint_path: Path,
     details: dict[str, Any],
     export_dir: Path = EXPORT_DIR,
     manifest_path: Path = MANIFEST_PATH,
 ) -> Path:
-    """Write the export record of `files` (which must lie in `export_dir`); return its path."""
+    """Write the export record of `files` (format -> part -> path, all in `export_dir`); return its path."""
     export_dir = Path(export_dir)
     checkpoint_sha = sha256_of(checkpoint_path)
     by_sha = {c.record.sha256: c.name for c in checkpoints(manifest_path).values()}
-    entries = {}
-    for part, path in files.items():
-        record = FileRecord.of(path)
-        if record.path.resolve().parent != export_dir.resolve():
-            raise ValueError(f"{path} is not in the export folder {export_dir}")
-        entries[part] = {"file": record.path.name, "size": record.size, "sha256": record.sha256}
+    entries: dict[str, dict[str, dict[str, Any]]] = {}
+    for fmt, parts in files.items():
+        entries[fmt] = {}
+        for part, path in parts.items():
+            record = FileRecord.of(path)
+            if record.path.resolve().parent != export_dir.resolve():
+                raise ValueError(f"{path} is not in the export folder {export_dir}")
+            entries[fmt][part] = {"file": record.path.name, "size": record.size, "sha256": record.sha256}
     content = {
+        "record_version": RECORD_VERSION,
         "model": model,
         "checkpoint": {"name": by_sha.get(checkpoint_sha, Path(checkpoint_path).name), "sha256": checkpoint_sha},
         "files": entries,

@@ -13,8 +13,10 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from casefiles import discover_cases
+from inference.backends import PRECISIONS
 from inference.config import MODEL_CONFIGS
-from inference.pipeline import process_cases, write_timings
+from inference.pipeline import CaseOutcome, process_cases, write_timings
+from inference.profiling import Profile, TimedBackend, case_record
 from inference.propagation import Propagation
 from inference.runtime import BACKENDS, create_predictor
 from inference.threads import available_cpus
@@ -28,7 +30,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("-i", "--input", type=Path, required=True, help="folder of case .npz files")
     parser.add_argument("-o", "--output", type=Path, required=True, help="folder for the segs .npz files")
     parser.add_argument("--model", default="litemedsam", choices=sorted(MODEL_CONFIGS))
-    parser.add_argument("--backend", default="onnxruntime", choices=BACKENDS)
+    parser.add_argument("--backend", default="openvino", choices=BACKENDS)
+    parser.add_argument("--precision", default="f32", choices=PRECISIONS,
+                        help="openvino: inference precision (bf16 is faster only on some CPUs and moves masks)")
     parser.add_argument("--checkpoint", type=Path, help="torch backend: weights (default: the manifest's)")
     parser.add_argument(
         "--propagation",
@@ -38,6 +42,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--threads", type=int, help="default: cores allowed by affinity and cgroup quota")
     parser.add_argument("--timings", type=Path, help="write case,seconds,ok CSV here")
+    parser.add_argument("--profile", type=Path, help="write where the time went (phases, encoder/decoder calls) as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
@@ -50,20 +55,41 @@ def main(argv: list[str] | None = None) -> int:
     threads = args.threads or available_cpus()
     cv2.setNumThreads(threads)
     start = time.perf_counter()
+    profile = Profile()
+    profile.stamp("main")
     try:
         paths = discover_cases(args.input)
-        predictor = create_predictor(args.model, args.backend, threads, args.checkpoint)
+        predictor = create_predictor(args.model, args.backend, threads, args.checkpoint, args.precision)
     except (OSError, ValueError, KeyError, RuntimeError) as err:  # missing folder, model or weights
         LOG.error("error: %s", err)
         return 2
+    profile.stamp("loaded")
+    timed = TimedBackend(predictor.backend)
+    if args.profile:
+        predictor.backend = timed
     LOG.info("%d case(s) in %s; model %s on %s, %d thread(s)", len(paths), args.input, args.model, args.backend, threads)
 
     with logging_redirect_tqdm(), tqdm(total=len(paths), unit="case", disable=args.no_progress or None) as bar:
-        outcomes = process_cases(predictor, paths, args.output, Propagation(args.propagation), lambda _: bar.update())
+        totals = timed.totals()
+
+        def on_done(outcome: CaseOutcome) -> None:
+            nonlocal totals
+            now = timed.totals()
+            profile.cases.append(case_record(outcome.name, outcome.seconds, outcome.read_seconds,
+                                             outcome.write_seconds, totals, now))
+            totals = now
+            bar.update()
+
+        outcomes = process_cases(predictor, paths, args.output, Propagation(args.propagation), on_done)
 
     failed = [o for o in outcomes if not o.ok]
     if args.timings:
         write_timings(outcomes, args.timings)
+    if args.profile:
+        if timed.first_call is not None:
+            profile.stamps["first_encode"] = timed.first_call
+        profile.stamp("done")
+        profile.save(args.profile)
     LOG.info(
         "done: %d case(s) written, %d failed, %.2fs in total",
         len(outcomes) - len(failed), len(failed), time.perf_counter() - start,

@@ -28,6 +28,8 @@ class CaseOutcome:
     shape: tuple[int, ...] = ()
     boxes: int = 0
     error: str | None = None
+    read_seconds: float = 0.0
+    write_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -56,7 +58,9 @@ def process_case(predictor: BoxPredictor, path: Path, output_dir: Path, propagat
     start = time.perf_counter()
     try:
         case = load_case(path)
+        read = time.perf_counter()
         labels = segment_case(predictor, case, propagation)
+        segmented = time.perf_counter()
         write_segmentation(output_dir, case.name, labels, expected_shape=case.spatial_shape)
     except CaseError as err:
         LOG.error("FAILED %s", err)
@@ -64,7 +68,9 @@ def process_case(predictor: BoxPredictor, path: Path, output_dir: Path, propagat
     except Exception as err:  # one broken case must not stop the others
         LOG.exception("FAILED %s: unexpected %s", path.name, type(err).__name__)
         return CaseOutcome(path.name, time.perf_counter() - start, error=f"{path.name}: {type(err).__name__}: {err}")
-    outcome = CaseOutcome(case.name, time.perf_counter() - start, case.image.shape, len(case.boxes))
+    end = time.perf_counter()
+    outcome = CaseOutcome(case.name, end - start, case.image.shape, len(case.boxes),
+                          read_seconds=read - start, write_seconds=end - segmented)
     LOG.info("%s shape=%s boxes=%d %.2fs", case.name, "x".join(map(str, outcome.shape)), outcome.boxes, outcome.seconds)
     return outcome
 

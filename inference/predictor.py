@@ -23,10 +23,11 @@ class ImageEmbedding:
 class BoxPredictor:
     """Turns images and model-space boxes into full-resolution boolean masks."""
 
-    def __init__(self, backend: Backend, image_size: int = 256, decode_batch: int = 16) -> None:
+    def __init__(self, backend: Backend, image_size: int = 256, decode_batch: int | None = None) -> None:
         self.backend = backend
         self.image_size = image_size
-        self.decode_batch = decode_batch
+        # Boxes per decoder call: the backend's measured best unless given.
+        self.decode_batch = decode_batch or backend.decode_batch
 
     def embed(self, image: np.ndarray) -> ImageEmbedding:
         """Encode a uint8 (H, W) grey or (H, W, 3) image."""

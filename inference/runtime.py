@@ -4,23 +4,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from checkpoints.manifest import checkpoint_for, exported_files
-from inference.backends import Backend, OnnxBackend, TorchBackend
+from checkpoints.manifest import EXPORT_DIR, checkpoint_for, exported_files
+from inference.backends import PARTS, Backend, OnnxBackend, OpenVinoBackend, TorchBackend
 from inference.config import get_config
 from inference.predictor import BoxPredictor
 
-BACKENDS = ("onnxruntime", "torch")
+BACKENDS = ("openvino", "onnxruntime", "torch")
+# OpenVINO's compiled models; the image fills it when it is built (a fresh container imports instead of compiling).
+OPENVINO_CACHE_DIR = EXPORT_DIR / "openvino-cache"
 
 
-def create_backend(model: str, backend: str, threads: int, checkpoint: Path | None = None) -> Backend:
+def create_backend(
+    model: str, backend: str, threads: int, checkpoint: Path | None = None, precision: str = "f32"
+) -> Backend:
     """Instantiate `backend` for `model`: this machine's exported files, or torch with a checkpoint."""
     get_config(model)  # fail early on an unknown name
+    if precision != "f32" and backend != "openvino":
+        raise ValueError(f"--precision {precision} applies to --backend openvino only")
+    if checkpoint is not None and backend != "torch":
+        raise ValueError(f"--checkpoint applies to --backend torch; for {backend} run "
+                         "python -m inference.export --checkpoint PATH --check-data DIR first")
+    if backend == "openvino":
+        files = exported_files(model, "openvino")
+        return OpenVinoBackend(*(files[part] for part in PARTS), threads, precision, OPENVINO_CACHE_DIR)
     if backend == "onnxruntime":
-        if checkpoint is not None:
-            raise ValueError("--checkpoint applies to --backend torch; for onnxruntime run "
-                             "python -m inference.export --checkpoint PATH --check-data DIR first")
-        files = exported_files(model)
-        return OnnxBackend(files["encoder"], files["decoder"], threads)
+        files = exported_files(model, "onnx")
+        return OnnxBackend(*(files[part] for part in PARTS), threads)
     if backend == "torch":
         from inference.build import build_model
 
@@ -28,6 +37,8 @@ def create_backend(model: str, backend: str, threads: int, checkpoint: Path | No
     raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
 
 
-def create_predictor(model: str, backend: str, threads: int, checkpoint: Path | None = None) -> BoxPredictor:
+def create_predictor(
+    model: str, backend: str, threads: int, checkpoint: Path | None = None, precision: str = "f32"
+) -> BoxPredictor:
     """A BoxPredictor for `model` on `backend`."""
-    return BoxPredictor(create_backend(model, backend, threads, checkpoint), get_config(model).image_size)
+    return BoxPredictor(create_backend(model, backend, threads, checkpoint, precision), get_config(model).image_size)

@@ -29,7 +29,7 @@ rm -f "$log"
 # The demo cases are the export's check images (and the demo's inputs).
 [ -d demo_data/inputs ] || "$PY" -m demo --out demo_data
 if ! "$PY" -m checkpoints verify --exported >/dev/null 2>&1; then
-    echo "[setup] exporting LiteMedSAM to ONNX (a few minutes, once)" >&2
+    echo "[setup] exporting LiteMedSAM to ONNX and OpenVINO IR (a few minutes, once)" >&2
     "$PY" -m inference.export --model litemedsam --check-data demo_data/inputs
     "$PY" -m checkpoints verify --exported
 fi

@@ -36,17 +36,17 @@ def lite_medsam_checkpoint() -> Path:
 
 
 @pytest.fixture(scope="session")
-def exported_litemedsam(lite_medsam_checkpoint: Path) -> dict[str, Path]:
-    """The exported LiteMedSAM ONNX files, verified against this machine's export record."""
+def exported_litemedsam(lite_medsam_checkpoint: Path) -> list[Path]:
+    """The exported LiteMedSAM files (ONNX and OpenVINO IR), verified against this machine's export record."""
     try:
-        return {part: record.path for part, record in verify_export("litemedsam").files.items()}
+        return [record.path for record in verify_export("litemedsam").all_files()]
     except ChecksumError as err:
         pytest.fail(f"{err}; run: bash scripts/setup.sh")
 
 
 @pytest.fixture(scope="session")
 def demo_run(
-    demo_data: Path, exported_litemedsam: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+    demo_data: Path, exported_litemedsam: list[Path], tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, dict[str, CaseOutcome]]:
     """Predictions (default settings) of the real model on the demo cases, with per-case results."""
     out = tmp_path_factory.mktemp("predictions")

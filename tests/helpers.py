@@ -30,6 +30,8 @@ class BoxEchoBackend:
     """Encoder returns a fresh token per call; decoder returns logits that are positive
     inside the prompt box grown by `grow` model pixels (or nowhere if `empty`)."""
 
+    decode_batch = 16
+
     def __init__(self, grow: int = 0, empty: bool = False, size: int = 256) -> None:
         self.grow = grow
         self.empty = empty
@@ -53,8 +55,8 @@ class BoxEchoBackend:
 
 
 def run_demo(inputs: Path, output: Path, propagation: Propagation) -> dict[str, CaseOutcome]:
-    """Segment the demo inputs with LiteMedSAM on ONNX Runtime; outcomes by case name."""
-    predictor = create_predictor("litemedsam", "onnxruntime", available_cpus())
+    """Segment the demo inputs with LiteMedSAM on OpenVINO (the default); outcomes by case name."""
+    predictor = create_predictor("litemedsam", "openvino", available_cpus())
     outcomes = process_cases(predictor, discover_cases(inputs), output, propagation)
     return {o.name: o for o in outcomes}
 

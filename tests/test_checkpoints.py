@@ -57,20 +57,26 @@ def test_export_record_round_trip_and_what_makes_it_fail(tmp_path: Path) -> None
     (export_dir / "m.encoder.onnx").write_bytes(b"encoder")
     (export_dir / "m.decoder.onnx").write_bytes(b"decoder")
     files = {"encoder": export_dir / "m.encoder.onnx", "decoder": export_dir / "m.decoder.onnx"}
-    record_export("m", files, weights, {"parity": {"mask_agreement": 1.0}}, export_dir)
+    record_export("m", {"onnx": files}, weights, {"parity": {"mask_agreement": 1.0}}, export_dir)
 
     record = verify_export("m", export_dir)
     assert record.checkpoint == "student.pth"  # not a manifest checkpoint: named by its file
     assert record.checkpoint_sha256 == sha256_of(weights)
     assert record.details == {"parity": {"mask_agreement": 1.0}}
-    assert exported_files("m", export_dir) == files
+    assert exported_files("m", "onnx", export_dir) == files
+    with pytest.raises(ChecksumError, match="m has no openvino export here"):
+        exported_files("m", "openvino", export_dir)
     (export_dir / "m.decoder.onnx").write_bytes(b"decoded")
     with pytest.raises(ChecksumError, match="m.decoder.onnx: sha256"):
         verify_export("m", export_dir)
     with pytest.raises(ChecksumError, match="has not been exported here"):
         read_export("other", export_dir)
     with pytest.raises(ValueError, match="not in the export folder"):
-        record_export("m", {"encoder": weights}, weights, {}, export_dir)
+        record_export("m", {"onnx": {"encoder": weights}}, weights, {}, export_dir)
+    record_path = export_dir / "m.json"
+    record_path.write_text(record_path.read_text().replace('"record_version": 2', '"record_version": 1'))
+    with pytest.raises(ChecksumError, match="older version of the export"):
+        read_export("m", export_dir)
 
 
 def test_an_export_from_an_older_manifest_checkpoint_is_stale(tmp_path: Path) -> None:
@@ -81,7 +87,7 @@ def test_an_export_from_an_older_manifest_checkpoint_is_stale(tmp_path: Path) ->
              "size": weights.stat().st_size, "sha256": sha256_of(weights)}
     manifest.write_text(json.dumps({"checkpoints": {"w": entry}}))
     (tmp_path / "m.onnx").write_bytes(b"graph")
-    record_export("m", {"model": tmp_path / "m.onnx"}, weights, {}, tmp_path, manifest)
+    record_export("m", {"onnx": {"model": tmp_path / "m.onnx"}}, weights, {}, tmp_path, manifest)
     assert verify_export("m", tmp_path, manifest).checkpoint == "w"
     entry["sha256"] = "11" * 32  # the manifest's weights changed since the export
     manifest.write_text(json.dumps({"checkpoints": {"w": entry}}))

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from checkpoints.manifest import read_export
-from inference.backends import OnnxBackend, TorchBackend
+from inference.backends import PARTS, OnnxBackend, OpenVinoBackend, TorchBackend
 from inference.build import build_model
 from inference.export import parity
 from inference.export.__main__ import ExportError, run_export
 from inference.export.onnx_files import export_onnx
+from inference.export.openvino_files import convert_to_openvino
 from inference.export.parity import check_images, check_parity
 from inference.io import load_case
 
@@ -25,15 +26,23 @@ def test_exported_swiftmedsam_matches_torch_on_a_demo_image(demo_data: Path, tmp
     paths = export_onnx(model, tmp_path)
     for path in paths.values():
         onnx.checker.check_model(str(path))
-    decoder_inputs = [i.name for i in onnx.load(str(paths["decoder"])).graph.input]
-    assert decoder_inputs == ["image_embeddings", "boxes"]
+    box_half_inputs = [i.name for i in onnx.load(str(paths["decoder_box"])).graph.input]
+    assert box_half_inputs == ["keys", "image_k", "image_v", "image_q", "boxes"]
 
-    report = check_parity(TorchBackend(model, 2), OnnxBackend(paths["encoder"], paths["decoder"], 2),
-                          [(case.image, case.boxes[:5])])
-    assert report.ok, report.summary()
-    assert report.embedding_max_abs_error < 1e-3
-    assert report.logits_max_abs_error < 1e-2
-    assert report.mask_agreement >= 0.999
+    ir = convert_to_openvino(paths, tmp_path)
+    assert sorted(p.name for p in ir.values()) == sorted(
+        f"swiftmedsam-v2.{part}.{suffix}" for part in PARTS for suffix in ("xml", "bin"))
+    exported = {
+        "onnxruntime": OnnxBackend(*(paths[part] for part in PARTS), 2),
+        "openvino": OpenVinoBackend(*(ir[part] for part in PARTS), 2),
+    }
+    reports = check_parity(TorchBackend(model, 2), exported, [(case.image, case.boxes[:5])])
+    for report in reports.values():
+        assert report.ok, report.summary()
+        assert report.embedding_max_abs_error < 1e-3
+        assert report.logits_max_abs_error < 1e-2
+        assert report.mask_agreement >= 0.999
+
 
 
 def test_check_images_come_from_the_given_folder(demo_data: Path, tmp_path: Path) -> None:
@@ -53,15 +62,18 @@ def test_an_export_that_fails_parity_is_not_recorded(
     (inputs / "2DBox_Microscope_0001.npz").write_bytes((demo_data / "inputs" / "2DBox_Microscope_0001.npz").read_bytes())
     out = tmp_path / "exported"
     monkeypatch.setattr(parity, "MIN_MASK_AGREEMENT", 1.01)  # no export can pass
-    with pytest.raises(ExportError, match=r"not recorded.*masks agree on .* \(limit 101.0%\)"):
+    with pytest.raises(ExportError, match=r"(?s)not recorded.*onnxruntime: .*masks agree on .* \(limit 101.0%\).*openvino-f32: "):
         run_export("swiftmedsam-v2", _random_weights(tmp_path), inputs, out)
     assert sorted(p.name for p in out.iterdir()) == []  # no files, no record
     monkeypatch.undo()
-    report = run_export("swiftmedsam-v2", _random_weights(tmp_path), inputs, out)
+    reports = run_export("swiftmedsam-v2", _random_weights(tmp_path), inputs, out)
     record = read_export("swiftmedsam-v2", out)
-    assert record.details["parity"]["mask_agreement"] == round(report.mask_agreement, 6)
-    assert sorted(p.name for p in out.iterdir()) == [
-        "swiftmedsam-v2.decoder.onnx", "swiftmedsam-v2.encoder.onnx", "swiftmedsam-v2.json"]
+    for name, report in reports.items():
+        assert record.details["parity"][name]["mask_agreement"] == round(report.mask_agreement, 6)
+    assert sorted(record.files) == ["onnx", "openvino"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"swiftmedsam-v2.{part}.{suffix}" for part in PARTS for suffix in ("onnx", "xml", "bin")
+    ) + ["swiftmedsam-v2.json"]
 
 
 def _random_weights(folder: Path) -> Path:
@@ -73,14 +85,12 @@ def _random_weights(folder: Path) -> Path:
 
 
 def test_decoder_boxes_are_shifted_to_pixel_centres_in_the_graph(tmp_path: Path) -> None:
-    import onnxruntime as ort
-
     model = build_model("swiftmedsam-v2")
     paths = export_onnx(model, tmp_path)
-    session = ort.InferenceSession(str(paths["decoder"]), providers=["CPUExecutionProvider"])
+    backend = OnnxBackend(*(paths[part] for part in PARTS), 1)
     embedding = np.random.default_rng(0).normal(size=(1, 256, 64, 64)).astype(np.float32)
     boxes = np.array([[30, 40, 120, 150]], dtype=np.float32)
-    onnx_logits = session.run(["low_res_logits"], {"image_embeddings": embedding, "boxes": boxes})[0]
+    onnx_logits = backend.decode(embedding, boxes)[:, None]
     with torch.no_grad():
         same, _ = model.decode(torch.from_numpy(embedding), torch.from_numpy(boxes))
         shifted, _ = model.decode(torch.from_numpy(embedding), torch.from_numpy(boxes - 0.5))

@@ -88,3 +88,23 @@ def test_real_litemedsam_checkpoint_loads_strictly(lite_medsam_checkpoint: Path)
 def test_unknown_model_name_lists_known_ones() -> None:
     with pytest.raises(ValueError, match="known models: litemedsam, swiftmedsam-v1, swiftmedsam-v2"):
         get_config("sam-huge")
+
+
+@pytest.mark.parametrize("name", ["litemedsam", "swiftmedsam-v2"])
+def test_one_prepared_image_serves_every_box_as_a_full_decode_of_each(name: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(name)
+    embedding = torch.randn(1, 256, 64, 64)
+    boxes = torch.tensor([[10.0, 20.0, 120.0, 200.0], [50.0, 60.0, 70.0, 90.0], [0.0, 0.0, 255.0, 255.0]])
+    with torch.no_grad():
+        prepared = model.prepare_decoder(embedding)
+        assert all(t.shape[0] == 1 for t in prepared)  # computed once, not per box
+        logits, iou = model.decode_prepared(prepared, boxes)
+        # The decoder as SAM writes it: the image repeated per box, all four mask tokens.
+        sparse, dense = model.prompt_encoder(boxes)
+        full, full_iou = model.mask_decoder(embedding.expand(3, -1, -1, -1), model.prompt_encoder.get_dense_pe(),
+                                            sparse, dense, multimask_output=True)
+        single = [model.decode(embedding, box[None])[0] for box in boxes]
+    assert logits.shape == (3, 1, 256, 256) and iou.shape == (3, 1)
+    torch.testing.assert_close(logits, torch.cat(single), atol=1e-4, rtol=0)
+    assert full.shape == (3, 3, 256, 256) and full_iou.shape == (3, 3)

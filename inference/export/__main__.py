@@ -1,9 +1,11 @@
-"""Export a model to ONNX, check it against torch on real images, record it.
+"""Export a model for the CPU runtimes, check it against torch on real images, record it.
 
 `python -m inference.export --model litemedsam --check-data demo_data/inputs` writes
-checkpoints/exported/<model>.encoder.onnx and <model>.decoder.onnx, runs them next to
-torch on the cases of the check folder, and only if they agree records their size,
-sha256 and the measured errors in checkpoints/exported/<model>.json (untracked).
+checkpoints/exported/<model>.<part>.onnx for the encoder and the decoder's image and
+box halves, converts them to OpenVINO IR (<model>.<part>.xml/.bin), runs them with
+ONNX Runtime and OpenVINO (f32) next to torch on the cases of the check folder, and
+only if both agree records their size, sha256 and the measured errors in
+checkpoints/exported/<model>.json (untracked).
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from pathlib import Path
 import torch
 
 from checkpoints.manifest import EXPORT_DIR, checkpoint_for, record_export
-from inference.backends import OnnxBackend, TorchBackend
+from inference.backends import PARTS, OnnxBackend, OpenVinoBackend, TorchBackend
 from inference.build import build_model
 from inference.config import MODEL_CONFIGS
 from inference.export.onnx_files import OPSET, export_onnx
+from inference.export.openvino_files import convert_to_openvino
 from inference.export.parity import ParityReport, check_images, check_parity
 
 
@@ -28,28 +31,39 @@ class ExportError(RuntimeError):
     """The exported graphs do not reproduce torch closely enough to be recorded."""
 
 
-def run_export(model_name: str, checkpoint: Path, check_dir: Path, out_dir: Path = EXPORT_DIR) -> ParityReport:
-    """Export into a staging folder, check parity, then move the files into `out_dir` and record them.
+def run_export(model_name: str, checkpoint: Path, check_dir: Path, out_dir: Path = EXPORT_DIR) -> dict[str, ParityReport]:
+    """Export into a staging folder, check parity per runtime, then move the files into `out_dir` and record them.
 
     A failed check raises ExportError and leaves `out_dir` (earlier files and record) untouched.
     """
+    import openvino as ov
+
     model = build_model(model_name, checkpoint)
     images = check_images(check_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     threads = torch.get_num_threads()
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".staging-") as staging:
-        staged = export_onnx(model, Path(staging))
-        report = check_parity(
-            TorchBackend(model, threads), OnnxBackend(staged["encoder"], staged["decoder"], threads),
-            images, model.config.image_size,
-        )
-        if not report.ok:
-            raise ExportError(f"{model_name}: not recorded, the export is too far from torch: {report.summary()}")
-        final = {part: out_dir / path.name for part, path in staged.items()}
-        for part, path in staged.items():
-            os.replace(path, final[part])
-    record_export(model_name, final, checkpoint, {"format": "onnx", "opset": OPSET, "parity": report.as_record()}, out_dir)
-    return report
+        staged = {"onnx": export_onnx(model, Path(staging))}
+        staged["openvino"] = convert_to_openvino(staged["onnx"], Path(staging))
+        exported = {
+            "onnxruntime": OnnxBackend(*(staged["onnx"][part] for part in PARTS), threads),
+            "openvino-f32": OpenVinoBackend(*(staged["openvino"][part] for part in PARTS), threads),
+        }
+        reports = check_parity(TorchBackend(model, threads), exported, images, model.config.image_size)
+        failed = [f"{name}: {report.summary()}" for name, report in reports.items() if not report.ok]
+        if failed:
+            raise ExportError(f"{model_name}: not recorded, the export is too far from torch:\n  " + "\n  ".join(failed))
+        final = {fmt: {part: out_dir / path.name for part, path in parts.items()} for fmt, parts in staged.items()}
+        for fmt, parts in staged.items():
+            for part, path in parts.items():
+                os.replace(path, final[fmt][part])
+    details = {
+        "onnx_opset": OPSET,
+        "openvino": ov.__version__,
+        "parity": {name: report.as_record() for name, report in reports.items()},
+    }
+    record_export(model_name, final, checkpoint, details, out_dir)
+    return reports
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,11 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         checkpoint = args.checkpoint or checkpoint_for(args.model).path
-        report = run_export(args.model, checkpoint, args.check_data, args.out_dir)
+        reports = run_export(args.model, checkpoint, args.check_data, args.out_dir)
     except (ExportError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(f"{args.model}: {report.summary()}; recorded in {args.out_dir / (args.model + '.json')}")
+    for name, report in reports.items():
+        print(f"{args.model} on {name}: {report.summary()}")
+    print(f"recorded in {args.out_dir / (args.model + '.json')}")
     return 0
 
 

@@ -19,8 +19,23 @@ class EncoderGraph(nn.Module):
         return self.image_encoder(image)
 
 
-class DecoderGraph(nn.Module):
-    """One embedding and B model-space boxes -> B low-res logits and IoU.
+class DecoderImageGraph(nn.Module):
+    """One embedding (1, C, h, w) -> the decoder's box-independent tensors for it.
+
+    Outputs: the image features (1, h*w, C) with the no-mask embedding added, and the
+    first block's key and value (token-to-image) and query (image-to-token) projections.
+    """
+
+    def __init__(self, model: LiteMedSAM) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image_embeddings: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.model.prepare_decoder(image_embeddings)
+
+
+class DecoderBoxGraph(nn.Module):
+    """DecoderImageGraph's outputs and B model-space boxes -> B low-res logits and IoU.
 
     The box encoding (with SAM's +0.5 pixel-centre shift) and the dense positional
     encoding are part of the graph, so callers pass boxes exactly as to torch.
@@ -30,5 +45,7 @@ class DecoderGraph(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, image_embeddings: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model.decode(image_embeddings, boxes)
+    def forward(
+        self, keys: torch.Tensor, image_k: torch.Tensor, image_v: torch.Tensor, image_q: torch.Tensor, boxes: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.decode_prepared((keys, image_k, image_v, image_q), boxes)

@@ -56,25 +56,34 @@ class ParityReport:
 
 
 def check_parity(
-    reference: Backend, exported: Backend, images: list[tuple[np.ndarray, np.ndarray]], image_size: int = 256
-) -> ParityReport:
-    """Compare `exported` with the `reference` (torch) backend on (image, pixel boxes) pairs."""
-    ref, exp = BoxPredictor(reference, image_size), BoxPredictor(exported, image_size)
-    emb_err = logit_err = 0.0
-    agree = total = n_boxes = 0
+    reference: Backend, exported: dict[str, Backend], images: list[tuple[np.ndarray, np.ndarray]], image_size: int = 256
+) -> dict[str, ParityReport]:
+    """Compare each exported backend with the `reference` (torch) on (image, pixel boxes) pairs."""
+    ref = BoxPredictor(reference, image_size)
+    predictors = {name: BoxPredictor(backend, image_size) for name, backend in exported.items()}
+    emb_err = dict.fromkeys(exported, 0.0)
+    logit_err = dict.fromkeys(exported, 0.0)
+    agree = dict.fromkeys(exported, 0)
+    total = n_boxes = 0
     for image, boxes in images:
-        ref_emb, exp_emb = ref.embed(image), exp.embed(image)
-        emb_err = max(emb_err, float(np.abs(ref_emb.embedding - exp_emb.embedding).max()))
+        ref_emb = ref.embed(image)
         model_boxes = ref.to_model_space(boxes, ref_emb.original_shape).astype(np.float32)
-        # The same embedding into both decoders isolates the decoder's own error.
         ref_logits = reference.decode(ref_emb.embedding, model_boxes)
-        exp_logits = exported.decode(ref_emb.embedding, model_boxes)
-        logit_err = max(logit_err, float(np.abs(ref_logits - exp_logits).max()))
-        for ref_mask, exp_mask in zip(ref.predict(ref_emb, model_boxes), exp.predict(exp_emb, model_boxes)):
-            agree += int((ref_mask == exp_mask).sum())
-            total += ref_mask.size
+        ref_masks = list(ref.predict(ref_emb, model_boxes))
+        for name, predictor in predictors.items():
+            exp_emb = predictor.embed(image)
+            emb_err[name] = max(emb_err[name], float(np.abs(ref_emb.embedding - exp_emb.embedding).max()))
+            # The same embedding into both decoders isolates the decoder's own error.
+            exp_logits = predictor.backend.decode(ref_emb.embedding, model_boxes)
+            logit_err[name] = max(logit_err[name], float(np.abs(ref_logits - exp_logits).max()))
+            masks = predictor.predict(exp_emb, model_boxes)
+            agree[name] += sum(int((a == b).sum()) for a, b in zip(ref_masks, masks))
+        total += sum(mask.size for mask in ref_masks)
         n_boxes += len(boxes)
-    return ParityReport(emb_err, logit_err, agree / max(total, 1), len(images), n_boxes)
+    return {
+        name: ParityReport(emb_err[name], logit_err[name], agree[name] / max(total, 1), len(images), n_boxes)
+        for name in exported
+    }
 
 
 def check_images(input_dir: Path, max_boxes: int = 24, boxes_per_volume: int = 4) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -66,9 +66,11 @@ class PromptEncoder(nn.Module):
         corner_kind = torch.cat([self.point_embeddings[2].weight, self.point_embeddings[3].weight], dim=0)
         return embedding + corner_kind.unsqueeze(0)
 
+    def dense_embedding(self) -> torch.Tensor:
+        """The dense embedding of 'no mask prompt', (1, C, h, w): the same for every box."""
+        size = self.embedding_size
+        return self.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, size, size)
+
     def forward(self, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return sparse (B, 2, C) and dense (B, C, h, w) prompt embeddings for box prompts."""
-        sparse = self.embed_boxes(boxes)
-        size = self.embedding_size
-        dense = self.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(boxes.shape[0], -1, size, size)
-        return sparse, dense
+        return self.embed_boxes(boxes), self.dense_embedding().expand(boxes.shape[0], -1, -1, -1)

@@ -27,9 +27,11 @@ class Attention(nn.Module):
         return x.reshape(batch, tokens, self.num_heads, chans // self.num_heads).transpose(1, 2)
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        q = self._split_heads(self.q_proj(q))
-        k = self._split_heads(self.k_proj(k))
-        v = self._split_heads(self.v_proj(v))
+        return self.attend(self.q_proj(q), self.k_proj(k), self.v_proj(v))
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Attention of already projected q, k, v; a batch of 1 broadcasts against a batch of B."""
+        q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)
         attn = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
         out = attn.softmax(dim=-1) @ v
         batch, heads, tokens, per_head = out.shape
@@ -65,9 +67,26 @@ class TwoWayAttentionBlock(nn.Module):
         self.cross_attn_image_to_token = Attention(embedding_dim, num_heads, downsample_rate)
         self.skip_first_layer_pe = skip_first_layer_pe
 
+    def project_image(self, keys: torch.Tensor, key_pe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The block's projections of the image side: key and value of token-to-image, query of image-to-token.
+
+        In the first block they depend on the image alone, so one image's projections
+        serve every box prompted on it.
+        """
+        k = keys + key_pe
+        token_to_image, image_to_token = self.cross_attn_token_to_image, self.cross_attn_image_to_token
+        return token_to_image.k_proj(k), token_to_image.v_proj(keys), image_to_token.q_proj(k)
+
     def forward(
-        self, queries: torch.Tensor, keys: torch.Tensor, query_pe: torch.Tensor, key_pe: torch.Tensor
+        self,
+        queries: torch.Tensor,
+        keys: torch.Tensor,
+        query_pe: torch.Tensor,
+        key_pe: torch.Tensor,
+        image_projections: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Update tokens and image features; `image_projections` (from project_image) skips recomputing them."""
+        image_k, image_v, image_q = image_projections or self.project_image(keys, key_pe)
         if self.skip_first_layer_pe:
             queries = self.self_attn(queries, queries, queries)
         else:
@@ -75,12 +94,13 @@ class TwoWayAttentionBlock(nn.Module):
             queries = queries + self.self_attn(q, q, queries)
         queries = self.norm1(queries)
 
-        q, k = queries + query_pe, keys + key_pe
-        queries = self.norm2(queries + self.cross_attn_token_to_image(q, k, keys))
+        token_to_image = self.cross_attn_token_to_image
+        queries = self.norm2(queries + token_to_image.attend(token_to_image.q_proj(queries + query_pe), image_k, image_v))
         queries = self.norm3(queries + self.mlp(queries))
 
-        q, k = queries + query_pe, keys + key_pe
-        keys = self.norm4(keys + self.cross_attn_image_to_token(k, q, queries))
+        image_to_token = self.cross_attn_image_to_token
+        q = queries + query_pe
+        keys = self.norm4(keys + image_to_token.attend(image_q, image_to_token.k_proj(q), image_to_token.v_proj(queries)))
         return queries, keys
 
 
@@ -98,15 +118,28 @@ class TwoWayTransformer(nn.Module):
         self.final_attn_token_to_image = Attention(embedding_dim, num_heads, attention_downsample_rate)
         self.norm_final_attn = nn.LayerNorm(embedding_dim)
 
+    def prepare(self, image_embedding: torch.Tensor, image_pe: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The work that depends on the image alone: its (N, h*w, C) features and the first block's projections."""
+        keys = image_embedding.flatten(2).permute(0, 2, 1)
+        key_pe = image_pe.flatten(2).permute(0, 2, 1)
+        return (keys, *self.layers[0].project_image(keys, key_pe))
+
     def forward(
         self, image_embedding: torch.Tensor, image_pe: torch.Tensor, point_embedding: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return updated tokens (B, T, C) and image features (B, h*w, C)."""
-        keys = image_embedding.flatten(2).permute(0, 2, 1)
+        return self.forward_prepared(self.prepare(image_embedding, image_pe), image_pe, point_embedding)
+
+    def forward_prepared(
+        self, prepared: tuple[torch.Tensor, ...], image_pe: torch.Tensor, point_embedding: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """forward() from prepare()'s output; one prepared image (batch 1) serves B prompts."""
+        keys, *image_projections = prepared
         key_pe = image_pe.flatten(2).permute(0, 2, 1)
         queries = point_embedding
-        for layer in self.layers:
-            queries, keys = layer(queries, keys, point_embedding, key_pe)
+        for index, layer in enumerate(self.layers):
+            projections = tuple(image_projections) if index == 0 else None
+            queries, keys = layer(queries, keys, point_embedding, key_pe, projections)
         q, k = queries + point_embedding, keys + key_pe
         queries = self.norm_final_attn(queries + self.final_attn_token_to_image(q, k, keys))
         return queries, keys

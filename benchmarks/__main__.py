@@ -1,0 +1,157 @@
+"""Our default path against the baseline algorithm, each case a fresh process on one thread: `python -m benchmarks`.
+
+For each case: seconds of the reference (benchmarks.reference: torch eager, slices
+re-encoded per box, one box per decoder call) and of our default path
+(python -m inference), their ratio, peak RSS, the per-object Dice between their
+masks, and the default path's breakdown from its --profile. Before the cases, the raw
+single-call latency of every backend and precision, measured in the same run.
+Nothing else should run on the machine meanwhile: the figures are ratios, not times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from casefiles import discover_cases
+from evaluation.runtime.harness import run_local
+
+RUNTIMES = (("torch", "f32"), ("onnxruntime", "f32"), ("openvino", "f32"), ("openvino", "bf16"))
+DEFAULT = ("openvino", "f32")
+# Targets of the fast path.
+TARGET_GEOMEAN, TARGET_EACH = 5.0, 3.0
+TARGET_STARTUP_S, TARGET_PEAK_MB = 0.5, 600.0
+OVERHEAD_FACTOR, OVERHEAD_SLACK_S = 1.15, 0.5
+
+
+def raw_latencies(python: str, threads: int) -> dict[tuple[str, str], dict]:
+    """benchmarks.latency for every backend and precision, each in a fresh process."""
+    results = {}
+    for backend, precision in RUNTIMES:
+        command = [python, "-m", "benchmarks.latency", "--backend", backend, "--precision", precision,
+                   "--threads", str(threads)]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        results[(backend, precision)] = json.loads(done.stdout.strip().splitlines()[-1])
+    return results
+
+
+def object_dice(a: np.ndarray, b: np.ndarray) -> list[float]:
+    """Dice per label 1..max of both maps (1.0 where a label is absent from both)."""
+    values = []
+    for label in range(1, int(max(a.max(initial=0), b.max(initial=0))) + 1):
+        x, y = a == label, b == label
+        total = int(x.sum() + y.sum())
+        values.append(1.0 if total == 0 else 2 * int((x & y).sum()) / total)
+    return values
+
+
+def run_case(case: Path, python: str, threads: int, out: Path) -> dict:
+    """Time one case with the reference and with the default path; compare their masks."""
+    row: dict = {"case": case.name}
+    reference = run_local(case, f"{python} -m benchmarks.reference -i {{inputs}} -o {{outputs}} --threads {threads}",
+                          save_to=out / "reference")
+    profile = out / "profiles" / f"{case.stem}.json"
+    launched = time.time()
+    fast = run_local(case, f"{python} -m inference -i {{inputs}} -o {{outputs}} --threads {threads} --no-progress "
+                           f"--profile {profile}", save_to=out / "fast")
+    for name, run in (("reference", reference), ("fast", fast)):
+        if not run.timing.ok:
+            raise RuntimeError(f"{case.name}: the {name} run failed ({run.message})")
+        row[f"{name}_s"], row[f"{name}_peak_mb"] = run.timing.seconds, run.timing.peak_mb
+    with np.load(out / "reference" / case.name) as ref, np.load(out / "fast" / case.name) as ours:
+        dice = object_dice(ref["segs"], ours["segs"])
+    row["min_object_dice"], row["mean_object_dice"] = min(dice, default=1.0), float(np.mean(dice)) if dice else 1.0
+    recorded = json.loads(profile.read_text())
+    stamps, [record] = recorded["stamps"], recorded["cases"]
+    row["startup_s"] = stamps["first_encode"] - launched
+    row["load_s"] = stamps["loaded"] - stamps["main"]
+    row["encoder"], row["decoder"] = record["encoder"], record["decoder"]
+    row["io_s"] = record["read"] + record["write"]
+    row["post_s"] = record["seconds"] - record["read"] - record["write"] - record["encoder"]["seconds"] - record["decoder"]["seconds"]
+    return row
+
+
+def report(latency: dict, rows: list[dict]) -> str:
+    """The benchmark's Markdown: raw latencies, per-case table, breakdown, targets."""
+    lines = ["## Raw single-call latency (one thread)", "",
+             "| runtime | load s | encoder ms | decoder ms/box at batch 1 / 4 / 16 |", "| --- | --- | --- | --- |"]
+    for (backend, precision), r in latency.items():
+        per_box = " / ".join(f"{r['decoder_ms_per_box'][b]:.1f}" for b in ("1", "4", "16"))
+        lines.append(f"| {backend} {precision} | {r['load_s']:.2f} | {r['encoder_ms']:.0f} | {per_box} |")
+    raw = latency[DEFAULT]
+    lines += ["", "## Cases (fresh process each, one thread)", "",
+              "| case | reference s | ours s | speed-up | peak MB ref / ours | object Dice min / mean |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        r["ratio"] = r["reference_s"] / r["fast_s"]
+        lines.append(f"| {r['case']} | {r['reference_s']:.2f} | {r['fast_s']:.2f} | {r['ratio']:.2f}x | "
+                     f"{r['reference_peak_mb']:.0f} / {r['fast_peak_mb']:.0f} | "
+                     f"{r['min_object_dice']:.4f} / {r['mean_object_dice']:.4f} |")
+    lines += ["", "## Where our time goes", "",
+              "| case | start-up s | load s | encoder calls x ms | decoder calls (boxes) x ms | post s | I/O s | "
+              "wall / (calls x raw latency) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        enc, dec = r["encoder"], r["decoder"]
+        expected = enc["calls"] * raw["encoder_ms"] / 1000 + dec["items"] * raw["decoder_ms_per_box"]["1"] / 1000
+        r["overhead_ok"] = r["fast_s"] <= OVERHEAD_FACTOR * expected + OVERHEAD_SLACK_S
+        lines.append(
+            f"| {r['case']} | {r['startup_s']:.2f} | {r['load_s']:.2f} | "
+            f"{enc['calls']} x {1000 * enc['seconds'] / max(enc['calls'], 1):.0f} | "
+            f"{dec['calls']} ({dec['items']}) x {1000 * dec['seconds'] / max(dec['calls'], 1):.0f} | "
+            f"{r['post_s']:.2f} | {r['io_s']:.2f} | {r['fast_s']:.2f} / {expected:.2f} s |"
+        )
+    ratios = [r["ratio"] for r in rows]
+    geomean = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
+    checks = [
+        (f"geometric-mean speed-up >= {TARGET_GEOMEAN}x", f"{geomean:.2f}x", geomean >= TARGET_GEOMEAN),
+        (f"every case >= {TARGET_EACH}x", f"min {min(ratios):.2f}x", min(ratios) >= TARGET_EACH),
+        (f"start-up <= {TARGET_STARTUP_S} s", f"max {max(r['startup_s'] for r in rows):.2f} s",
+         max(r["startup_s"] for r in rows) <= TARGET_STARTUP_S),
+        (f"peak RSS <= {TARGET_PEAK_MB:.0f} MB", f"max {max(r['fast_peak_mb'] for r in rows):.0f} MB",
+         max(r["fast_peak_mb"] for r in rows) <= TARGET_PEAK_MB),
+        (f"wall <= {OVERHEAD_FACTOR} x calls x raw latency + {OVERHEAD_SLACK_S} s",
+         f"{sum(r['overhead_ok'] for r in rows)} of {len(rows)} cases", all(r["overhead_ok"] for r in rows)),
+        ("per-object Dice vs reference >= 0.995", f"min {min(r['min_object_dice'] for r in rows):.4f}",
+         min(r["min_object_dice"] for r in rows) >= 0.995),
+    ]
+    lines += ["", "## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
+    lines += [f"| {name} | {value} | {'yes' if ok else 'no'} |" for name, value, ok in checks]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print its Markdown and save it (with raw JSON) under --out."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--inputs", type=Path, default=Path("demo_data/inputs"))
+    parser.add_argument("--out", type=Path, default=Path("runs/benchmark"))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cases", nargs="+", help="only these case file names")
+    args = parser.parse_args(argv)
+    cases = [p for p in discover_cases(args.inputs) if not args.cases or p.name in args.cases]
+    if not cases:
+        print(f"error: no cases in {args.inputs}", file=sys.stderr)
+        return 2
+    python = sys.executable
+    latency = raw_latencies(python, args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=args.out) as scratch:
+        rows = [run_case(case, python, args.threads, Path(scratch)) for case in cases]
+    text = report(latency, rows)
+    (args.out / "benchmark.md").write_text(text)
+    (args.out / "benchmark.json").write_text(json.dumps(
+        {"latency": {f"{b} {p}": v for (b, p), v in latency.items()}, "cases": rows}, indent=2) + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -34,6 +34,10 @@ class TimedBackend:
         self.decode_batch = backend.decode_batch
         self.encoder = CallStats()
         self.decoder = CallStats()
+        # Decoder calls on an embedding other than the previous call's: the exported
+        # backends run the decoder's image half for those only.
+        self.new_images = CallStats()
+        self._last_embedding: np.ndarray | None = None
         self.first_call: float | None = None  # epoch seconds of the first encoder call
 
     def encode(self, image: np.ndarray) -> np.ndarray:
@@ -49,6 +53,9 @@ class TimedBackend:
 
     def decode(self, embedding: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Decode, timed."""
+        if embedding is not self._last_embedding:
+            self.new_images.calls += 1
+            self._last_embedding = embedding
         start = time.perf_counter()
         logits = self.backend.decode(embedding, boxes)
         self.decoder.calls += 1
@@ -58,7 +65,7 @@ class TimedBackend:
 
     def totals(self) -> dict[str, dict[str, float]]:
         """Copies of the running totals."""
-        return {"encoder": asdict(self.encoder), "decoder": asdict(self.decoder)}
+        return {"encoder": asdict(self.encoder), "decoder": asdict(self.decoder), "new_images": asdict(self.new_images)}
 
 
 @dataclass
@@ -82,6 +89,6 @@ def case_record(name: str, seconds: float, read: float, write: float,
                 before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, Any]:
     """One case's record: its seconds, read and write seconds, and the encoder/decoder calls it made."""
     record: dict[str, Any] = {"case": name, "seconds": seconds, "read": read, "write": write}
-    for part in ("encoder", "decoder"):
+    for part in after:
         record[part] = {key: after[part][key] - before[part][key] for key in after[part]}
     return record

@@ -1,0 +1,140 @@
+"""training: student initialisation from LiteMedSAM, a short distillation on real demo images, bit-exact resume."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from checkpoints.manifest import checkpoint_for
+from training.cache import build_cache
+from training.data import SliceDataset, discover_slices
+from training.distill import DistillConfig, run_distillation, select_items
+from training.init import default_block_map, initialise_student, parse_block_map
+from training.loop import TrainConfig, train
+from training.stages import LocalStageTask
+
+
+@pytest.fixture(scope="module")
+def teacher_state() -> dict[str, torch.Tensor]:
+    path = checkpoint_for("litemedsam").path
+    if not path.is_file():
+        pytest.skip("LiteMedSAM weights missing: python -m checkpoints fetch")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return state.get("model", state)
+
+
+@pytest.fixture(scope="module")
+def teacher(teacher_state):
+    from inference.build import build_model
+
+    return build_model("litemedsam", checkpoint_for("litemedsam").path)
+
+
+def test_block_maps():
+    assert default_block_map("swiftmedsam-v2") == {0: (0,), 1: (0, 1), 2: (0, 5), 3: (0, 1)}
+    assert default_block_map("swiftmedsam-v1")[2] == (0, 2, 3, 5)
+    assert parse_block_map("0:1 2:4,5") == {0: (1,), 2: (4, 5)}
+
+
+def test_init_copies_maps_and_slices(teacher_state):
+    student, report = initialise_student(teacher_state, "swiftmedsam-v2", {2: (4, 5)})
+    state = student.state_dict()
+    assert report.random == []
+    assert sorted(report.sliced) == [
+        "mask_decoder.transformer.layers.0.mlp.lin1.bias",
+        "mask_decoder.transformer.layers.0.mlp.lin1.weight",
+        "mask_decoder.transformer.layers.0.mlp.lin2.weight",
+    ]
+    same = ["image_encoder.patch_embed.seq.0.c.weight", "image_encoder.neck.2.weight",
+            "prompt_encoder.point_embeddings.2.weight", "mask_decoder.transformer.layers.0.self_attn.q_proj.weight"]
+    for key in same:
+        assert torch.equal(state[key], teacher_state[key]), key
+    renamed = {
+        "image_encoder.layers.2.blocks.0.attn.qkv.weight": "image_encoder.layers.2.blocks.4.attn.qkv.weight",
+        "image_encoder.layers.2.blocks.1.mlp.fc2.bias": "image_encoder.layers.2.blocks.5.mlp.fc2.bias",
+        "mask_decoder.iou_prediction_head.layers.1.weight": "mask_decoder.iou_prediction_head.layers.2.weight",
+    }
+    for key, source in renamed.items():
+        assert torch.equal(state[key], teacher_state[source]), key
+        assert report.copied[key] == source
+    # The kept hidden units are those with the largest |lin1 row| x |lin2 column|, in order.
+    prefix = "mask_decoder.transformer.layers.0.mlp."
+    w1, w2 = teacher_state[prefix + "lin1.weight"], teacher_state[prefix + "lin2.weight"]
+    keep = torch.topk(w1.norm(dim=1) * w2.norm(dim=0), 256).indices.sort().values
+    assert torch.equal(state[prefix + "lin1.weight"], w1[keep])
+    assert torch.equal(state[prefix + "lin1.bias"], teacher_state[prefix + "lin1.bias"][keep])
+    assert torch.equal(state[prefix + "lin2.weight"], w2[:, keep])
+
+
+@pytest.fixture(scope="module")
+def demo_cache(demo_data: Path, teacher, tmp_path_factory):
+    """Teacher activations of two real demo samples (the 2D nuclei image and the last MR slice)."""
+    refs = discover_slices(demo_data / "inputs")
+    items = select_items(len(refs), 2)
+    return build_cache(teacher, SliceDataset(refs), items, [0, 2], tmp_path_factory.mktemp("cache"), progress=False)
+
+
+def _losses(folder: Path) -> list[str]:
+    with (folder / "metrics.csv").open(newline="") as handle:
+        return [row["loss"] for row in csv.DictReader(handle)]
+
+
+def test_cache_holds_boxes_from_labels(demo_cache):
+    counts = demo_cache.get("n_boxes", [0, 1])
+    assert counts[0] == 32 and counts[1] >= 1  # 125 nuclei capped at 32; a brain slice
+    assert demo_cache.arrays["embedding"].shape == (2, 256, 64, 64)
+
+
+def test_local_stage_lowers_loss_and_resumes_bit_exact(demo_cache, teacher_state, tmp_path):
+    def task():
+        return LocalStageTask(initialise_student(teacher_state, "swiftmedsam-v2")[0], demo_cache, 2)
+
+    # Fitting one sample (the 2D nuclei image) must lower its loss within a few steps.
+    cfg = TrainConfig(steps=4, batch_size=1, lr=1e-5, checkpoint_every=2, progress=False)
+    straight = task()
+    with torch.no_grad():
+        before = straight(straight.batch([0], torch.Generator()))["loss"].item()
+    train(straight, 1, cfg, tmp_path / "straight")
+    with torch.no_grad():
+        after = straight(straight.batch([0], torch.Generator()))["loss"].item()
+    assert after < before
+
+    assert train(task(), 1, cfg, tmp_path / "resumed", stop_after=2) == {"stopped_at": 2}
+    train(task(), 1, cfg, tmp_path / "resumed", resume=True)
+    assert _losses(tmp_path / "resumed") == _losses(tmp_path / "straight")
+    final = torch.load(tmp_path / "resumed" / "student.pt", weights_only=True)
+    for key, value in straight.student.state_dict().items():
+        assert torch.equal(final[key], value), key
+
+
+def test_distilled_checkpoint_runs_in_the_inference_cli(demo_data, demo_cache, tmp_path):
+    run = tmp_path / "run"
+    # The module's cache holds the same two samples, so the pipeline finds it complete.
+    run.mkdir()
+    (run / "cache").symlink_to(demo_cache.folder)
+    cfg = DistillConfig(
+        max_items=2, local=TrainConfig(steps=1, batch_size=1, progress=False),
+        decoder=TrainConfig(steps=2, batch_size=1, progress=False), boxes_per_image=2, export_items=1,
+    )
+    summary = run_distillation([demo_data / "inputs"], run, checkpoint_for("litemedsam").path, cfg,
+                               only=["cache", "stage2", "decoder", "export"], progress=False)
+    weights = Path(summary["export"]["path"])
+    assert weights.is_file() and summary["stages"]["decoder"]["steps"] == 2
+
+    case = np.load(demo_data / "inputs" / "2DBox_Microscope_0001.npz")
+    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    boxes = case["boxes"][:3]
+    np.savez_compressed(inputs / "2DBox_Microscope_0001.npz", imgs=case["imgs"], boxes=boxes)
+    subprocess.run([sys.executable, "-m", "inference", "-i", str(inputs), "-o", str(outputs), "--model",
+                    "swiftmedsam-v2", "--backend", "torch", "--checkpoint", str(weights), "--threads", "2",
+                    "--no-progress"], check=True)
+    segs = np.load(outputs / "2DBox_Microscope_0001.npz")["segs"]
+    assert segs.shape == case["imgs"].shape[:2] and segs.max() <= 3
+

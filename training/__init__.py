@@ -1,0 +1,1 @@
+"""Distillation of SwiftMedSAM students from LiteMedSAM on the CPU (not part of the inference image)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from inference.build import build_model
 from inference.io import load_case, new_label_map, paint, write_segmentation
 from inference.predictor import BoxPredictor, ImageEmbedding, segment_image
 from inference.propagation import Propagation
-from inference.volume import segment_volume
+from inference.volume import segment_volume_by_box
 
 
 class EncodeEveryTime:
@@ -34,7 +35,7 @@ class EncodeEveryTime:
         """Encode slice z."""
         return self._predictor.embed(self._volume[z])
 
-    def release(self, box: np.ndarray) -> None:
+    def release(self, slices: Iterable[int]) -> None:
         """Nothing is kept, so nothing to free."""
 
 
@@ -44,7 +45,7 @@ def segment(predictor: BoxPredictor, path: Path) -> tuple[str, np.ndarray]:
     labels = new_label_map(case)
     if case.is_3d:
         slices = EncodeEveryTime(predictor, case.image)
-        for index, z, mask in segment_volume(predictor, case.image, case.boxes, Propagation.BASELINE, slices):
+        for index, z, mask in segment_volume_by_box(predictor, case.image, case.boxes, Propagation.BASELINE, slices):
             paint(labels[z], mask, index + 1)
     else:
         for index, mask in enumerate(segment_image(predictor, case.image, case.boxes)):

@@ -6,11 +6,11 @@ import argparse
 import logging
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import cv2
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
 
 from casefiles import discover_cases
 from inference.backends import PRECISIONS
@@ -48,6 +48,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@contextmanager
+def progress_bar(total: int) -> Iterator[Callable[[], object]]:
+    """A bar over the cases, with log lines printed above it; tqdm is imported only here."""
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with logging_redirect_tqdm(), tqdm(total=total, unit="case") as bar:
+        yield bar.update
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run inference over a folder; exit status 1 if any case failed, 2 on a setup error."""
     args = parse_args(argv)
@@ -69,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         predictor.backend = timed
     LOG.info("%d case(s) in %s; model %s on %s, %d thread(s)", len(paths), args.input, args.model, args.backend, threads)
 
-    with logging_redirect_tqdm(), tqdm(total=len(paths), unit="case", disable=args.no_progress or None) as bar:
+    show_progress = not args.no_progress and sys.stderr.isatty()
+    with progress_bar(len(paths)) if show_progress else nullcontext(lambda: None) as advance:
         totals = timed.totals()
 
         def on_done(outcome: CaseOutcome) -> None:
@@ -78,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             profile.cases.append(case_record(outcome.name, outcome.seconds, outcome.read_seconds,
                                              outcome.write_seconds, totals, now))
             totals = now
-            bar.update()
+            advance()
 
         outcomes = process_cases(predictor, paths, args.output, Propagation(args.propagation), on_done)
 

@@ -71,13 +71,28 @@ def paint(label_map: np.ndarray, mask: np.ndarray, label: int) -> None:
     Where objects overlap the later box wins, so callers paint in box order and
     each call overwrites whatever earlier boxes left under its mask.
     """
+    _check_paint(label_map, mask, label)
+    label_map[mask] = label
+
+
+def paint_over_earlier(label_map: np.ndarray, mask: np.ndarray, label: int) -> None:
+    """Like `paint`, but in any order: pixels a later box (a larger label) holds keep it.
+
+    Painting every box's masks this way, in whatever order they come, gives the
+    label map that painting them in box order with `paint` gives.
+    """
+    _check_paint(label_map, mask, label)
+    label_map[mask & (label_map < label)] = label
+
+
+def _check_paint(label_map: np.ndarray, mask: np.ndarray, label: int) -> None:
+    """Reject a non-boolean or mis-shaped mask and a label outside 1..MAX_LABEL."""
     if mask.dtype != np.bool_:
         raise ValueError(f"mask must be boolean, got {mask.dtype}")
     if mask.shape != label_map.shape:
         raise ValueError(f"mask shape {mask.shape} != label map shape {label_map.shape}")
     if not 1 <= label <= MAX_LABEL:
         raise ValueError(f"label {label} outside 1..{MAX_LABEL}")
-    label_map[mask] = label
 
 
 def write_segmentation(

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from casefiles import CaseError
-from inference.io import Case, load_case, new_label_map, paint, write_segmentation
+from inference.io import Case, load_case, new_label_map, paint, paint_over_earlier, write_segmentation
 from inference.predictor import BoxPredictor, segment_image
 from inference.propagation import Propagation
 from inference.volume import segment_volume
@@ -42,7 +42,7 @@ def segment_case(predictor: BoxPredictor, case: Case, propagation: Propagation) 
     labels = new_label_map(case)
     if case.is_3d:
         for index, z, mask in segment_volume(predictor, case.image, case.boxes, propagation):
-            paint(labels[z], mask, index + 1)
+            paint_over_earlier(labels[z], mask, index + 1)
     else:
         for index, mask in enumerate(segment_image(predictor, case.image, case.boxes)):
             paint(labels, mask, index + 1)

@@ -50,11 +50,15 @@ def postprocess(logits: np.ndarray, resized: tuple[int, int], original_shape: tu
     """(target, target) low-res logits -> boolean (H, W) mask.
 
     Crop to the unpadded area, bilinear resize with half-pixel centres
-    (align_corners=False), sigmoid, threshold > 0.5.
+    (align_corners=False), sigmoid, threshold > 0.5. The sigmoid is evaluated only
+    where the logit is positive: elsewhere it cannot exceed 0.5 (float32 rounding
+    can still put a tiny positive logit at exactly 0.5, so those are evaluated).
     """
     cropped = np.ascontiguousarray(logits[: resized[0], : resized[1]], dtype=np.float32)
     height, width = original_shape
     upsampled = cv2.resize(cropped, (width, height), interpolation=cv2.INTER_LINEAR)
+    mask = upsampled > 0
+    positive = np.flatnonzero(mask)
     with np.errstate(over="ignore"):
-        probabilities = 1.0 / (1.0 + np.exp(-upsampled))
-    return probabilities > 0.5
+        mask.flat[positive] = 1.0 / (1.0 + np.exp(-upsampled.flat[positive])) > 0.5
+    return mask

@@ -1,13 +1,22 @@
 """3D cases: segment each box from its middle slice outwards, one slice at a time.
 
 Each slice is prompted with the box of the previous slice's mask (grown by 3
-pixels), or the object's own box where that mask is empty. Slice embeddings are
-computed once per case and dropped as soon as no remaining box needs them.
+pixels), or the object's own box where that mask is empty. Two schedules give the
+same masks:
+
+- `segment_volume` (the default) sweeps the volume twice, upwards from the boxes'
+  middle slices and then downwards, decoding on each slice every box that needs
+  it while its embedding is at hand: each slice is encoded once, the decoder's
+  image half runs once per slice and visit, and an embedding is kept between the
+  sweeps only when the downward sweep will need it again;
+- `segment_volume_by_box` finishes one box before starting the next (the
+  challenge baseline's order; with `EncodeEveryTime` it is the baseline itself).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Protocol
 
 import numpy as np
 
@@ -31,16 +40,22 @@ def propagation_order(box: np.ndarray) -> Iterator[tuple[int, int | None]]:
         yield z, z + 1
 
 
-class SliceEmbeddings:
-    """Encodes slices on first use and frees each once its last box is done."""
+class Embeddings(Protocol):
+    """Where slice embeddings come from: `get` one, `release` slices after their use."""
 
-    def __init__(self, predictor: BoxPredictor, volume: np.ndarray, boxes: np.ndarray) -> None:
+    def get(self, z: int) -> ImageEmbedding: ...
+
+    def release(self, slices: Iterable[int]) -> None: ...
+
+
+class SliceEmbeddings:
+    """Encodes slices on first use and frees each once its announced uses are done."""
+
+    def __init__(self, predictor: BoxPredictor, volume: np.ndarray, uses: np.ndarray) -> None:
+        """`uses[z]`: how many times slice z will be released before it can be dropped."""
         self._predictor = predictor
         self._volume = volume
-        self._pending = np.zeros(volume.shape[0], dtype=np.int64)
-        for box in boxes:
-            z_min, _, z_max = slice_range(box)
-            self._pending[z_min : z_max + 1] += 1
+        self._pending = np.array(uses, dtype=np.int64)
         self._cache: dict[int, ImageEmbedding] = {}
         self.encoded = 0
         self.peak_cached = 0
@@ -57,13 +72,34 @@ class SliceEmbeddings:
         """The slices whose embeddings are held now, sorted."""
         return sorted(self._cache)
 
-    def release(self, box: np.ndarray) -> None:
-        """Mark a box as done; drop embeddings no remaining box needs."""
-        z_min, _, z_max = slice_range(box)
-        for z in range(z_min, z_max + 1):
+    def release(self, slices: Iterable[int]) -> None:
+        """One use of each slice is done; drop the embeddings nothing needs any more."""
+        for z in slices:
             self._pending[z] -= 1
             if self._pending[z] == 0:
                 self._cache.pop(z, None)
+
+
+class _BoxState:
+    """One box's prompts: its model-space box and extent, and its masks so far."""
+
+    def __init__(self, predictor: BoxPredictor, box: np.ndarray, slice_shape: tuple[int, int]) -> None:
+        self.object_box = predictor.to_model_space(box[[0, 1, 3, 4]], slice_shape)
+        self.object_extent = pixel_extent(box[[0, 1, 3, 4]], slice_shape, predictor.image_size)
+        self.z_min, self.z_mid, self.z_max = slice_range(box)
+        self.middle_mask: np.ndarray | None = None
+        self.last_mask: np.ndarray | None = None
+
+
+def sweep_slices(boxes: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean (depth,) masks of the slices the upward and the downward sweep visit."""
+    upward = np.zeros(depth, dtype=bool)
+    downward = np.zeros(depth, dtype=bool)
+    for box in boxes:
+        z_min, z_mid, z_max = slice_range(box)
+        upward[z_mid : z_max + 1] = True
+        downward[z_min:z_mid] = True
+    return upward, downward
 
 
 def segment_volume(
@@ -71,25 +107,73 @@ def segment_volume(
     volume: np.ndarray,
     boxes: np.ndarray,
     propagation: Propagation = Propagation.CLIPPED,
-    embeddings: SliceEmbeddings | None = None,
+    embeddings: Embeddings | None = None,
 ) -> Iterator[tuple[int, int, np.ndarray]]:
     """Yield (box index, slice, boolean (H, W) mask) for a (D, H, W) volume and (N, 6) boxes.
 
-    Boxes are processed in order, each to completion, so painting the masks as
-    they come makes later boxes overwrite earlier ones.
+    Every box gets the masks `segment_volume_by_box` gives it (each box's prompts
+    depend only on its own masks), but slice by slice: paint them with
+    `paint_over_earlier` so that later boxes stay on top.
     """
-    embeddings = embeddings or SliceEmbeddings(predictor, volume, boxes)
-    slice_shape = volume.shape[1:]
+    states = [_BoxState(predictor, box, volume.shape[1:]) for box in boxes]
+    upward, downward = sweep_slices(boxes, volume.shape[0])
+    embeddings = embeddings or SliceEmbeddings(predictor, volume, upward.astype(np.int64) + downward)
+    for z in np.flatnonzero(upward):
+        active = [i for i, s in enumerate(states) if s.z_mid <= z <= s.z_max]
+        previous = [None if z == states[i].z_mid else states[i].last_mask for i in active]
+        for index, mask in _decode_slice(predictor, embeddings, int(z), states, active, previous, propagation):
+            state = states[index]
+            state.last_mask = mask
+            if z == state.z_mid and state.z_min < state.z_mid:
+                state.middle_mask = mask
+            yield index, int(z), mask
+    for state in states:
+        state.last_mask = state.middle_mask
+    for z in np.flatnonzero(downward)[::-1]:
+        active = [i for i, s in enumerate(states) if s.z_min <= z < s.z_mid]
+        previous = [states[i].last_mask for i in active]
+        for index, mask in _decode_slice(predictor, embeddings, int(z), states, active, previous, propagation):
+            states[index].last_mask = mask
+            if z == states[index].z_min:
+                states[index].last_mask = states[index].middle_mask = None
+            yield index, int(z), mask
+
+
+def _decode_slice(
+    predictor: BoxPredictor,
+    embeddings: Embeddings,
+    z: int,
+    states: list[_BoxState],
+    active: list[int],
+    previous: list[np.ndarray | None],
+    propagation: Propagation,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(box index, mask) for the `active` boxes on slice z, each prompted from its `previous` mask."""
+    prompts = np.stack([
+        prompt_box(mask, states[i].object_box, states[i].object_extent, i + 1, propagation, predictor.image_size)
+        for i, mask in zip(active, previous)
+    ])
+    yield from zip(active, predictor.predict(embeddings.get(z), prompts))
+    embeddings.release([z])
+
+
+def segment_volume_by_box(
+    predictor: BoxPredictor,
+    volume: np.ndarray,
+    boxes: np.ndarray,
+    propagation: Propagation,
+    embeddings: Embeddings,
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Yield (box index, slice, mask) box after box, each to completion: painted in order, later boxes win."""
     for index, box in enumerate(boxes):
-        object_box = predictor.to_model_space(box[[0, 1, 3, 4]], slice_shape)
-        object_extent = pixel_extent(box[[0, 1, 3, 4]], slice_shape, predictor.image_size)
-        z_mid = slice_range(box)[1]
+        state = _BoxState(predictor, box, volume.shape[1:])
         masks: dict[int, np.ndarray] = {}
         for z, previous_z in propagation_order(box):
             previous = None if previous_z is None else masks[previous_z]
-            prompt = prompt_box(previous, object_box, object_extent, index + 1, propagation, predictor.image_size)
+            prompt = prompt_box(previous, state.object_box, state.object_extent, index + 1, propagation,
+                                predictor.image_size)
             mask = next(predictor.predict(embeddings.get(z), prompt[None]))
             # Only the last mask and the middle one (where the downward pass starts) are needed.
-            masks = {z: mask} if z == z_mid else {z_mid: masks[z_mid], z: mask}
+            masks = {z: mask} if z == state.z_mid else {state.z_mid: masks[state.z_mid], z: mask}
             yield index, z, mask
-        embeddings.release(box)
+        embeddings.release(range(state.z_min, state.z_max + 1))

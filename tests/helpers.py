@@ -38,6 +38,7 @@ class BoxEchoBackend:
         self.size = size
         self.encodes = 0
         self.prompts: list[tuple[int, list[int]]] = []  # (embedding token, box)
+        self.decode_calls = 0
 
     def encode(self, image: np.ndarray) -> np.ndarray:
         assert image.shape == (1, 3, self.size, self.size) and image.dtype == np.float32
@@ -45,6 +46,7 @@ class BoxEchoBackend:
         return np.full((1, 1, 1, 1), self.encodes, dtype=np.float32)
 
     def decode(self, embedding: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        self.decode_calls += 1
         logits = np.full((len(boxes), self.size, self.size), -10.0, dtype=np.float32)
         for i, box in enumerate(np.asarray(boxes, dtype=np.int64)):
             self.prompts.append((int(embedding.flat[0]), box.tolist()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -63,6 +64,19 @@ def test_postprocess_matches_torch_bilinear_crop_sigmoid() -> None:
     assert mask.shape == original and mask.dtype == bool
     differing = np.count_nonzero(mask != expected)
     assert differing <= 5, differing  # only pixels within float rounding of the threshold
+
+
+def test_sigmoid_only_on_positive_logits_gives_the_full_sigmoids_mask() -> None:
+    """Tiny positive logits, where float32's sigmoid rounds to exactly 0.5, stay out of the mask."""
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 4, (256, 256)).astype(np.float32)
+    logits[:40, :40] = rng.choice(np.array([0.0, -0.0, 1e-9, 2.9e-8, 6e-8, 1e-7, -1e-9], np.float32), (40, 40))
+    original = (96, 96)  # downsampling keeps many of the tiny values as they are
+    upsampled = cv2.resize(logits, original[::-1], interpolation=cv2.INTER_LINEAR)
+    with np.errstate(over="ignore"):
+        full = 1.0 / (1.0 + np.exp(-upsampled)) > 0.5
+    assert np.array_equal(postprocess(logits, (256, 256), original), full)
+    assert (upsampled > 0).sum() > full.sum()  # the case the second look is there for
 
 
 def test_mask_box_is_grown_by_three_and_clipped_to_the_frame() -> None:

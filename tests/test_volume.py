@@ -1,14 +1,42 @@
-"""3D propagation: slice coverage, prompt boxes per mode, embedding reuse and release."""
+"""3D propagation: slice coverage, prompt boxes per mode, the two schedules, embedding reuse and release."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from inference.predictor import BoxPredictor
+from inference.io import load_case, paint, paint_over_earlier
+from inference.predictor import BoxPredictor, ImageEmbedding
 from inference.propagation import Propagation
-from inference.volume import SliceEmbeddings, propagation_order, segment_volume
+from inference.runtime import create_predictor
+from inference.threads import available_cpus
+from inference.volume import SliceEmbeddings, propagation_order, segment_volume, segment_volume_by_box, sweep_slices
 from tests.helpers import BoxEchoBackend
+
+
+class KeepAll:
+    """Slice embeddings encoded once and never dropped, to share between two runs."""
+
+    def __init__(self, predictor: BoxPredictor, volume: np.ndarray) -> None:
+        self.predictor, self.volume = predictor, volume
+        self.embedded: dict[int, ImageEmbedding] = {}
+
+    def get(self, z: int) -> ImageEmbedding:
+        if z not in self.embedded:
+            self.embedded[z] = self.predictor.embed(self.volume[z])
+        return self.embedded[z]
+
+    def release(self, slices) -> None:
+        pass
+
+
+def painted(results, shape, paint_function) -> np.ndarray:
+    labels = np.zeros(shape, dtype=np.uint16)
+    for index, z, mask in results:
+        paint_function(labels[z], mask, index + 1)
+    return labels
 
 
 def volume(depth: int = 12, size: int = 256) -> np.ndarray:
@@ -44,25 +72,61 @@ def test_segment_volume_paints_every_slice_of_the_box_including_the_ends() -> No
         assert (cols.min(), rows.min(), cols.max(), rows.max()) == (20, 30, 100, 120)
 
 
-def test_each_slice_is_encoded_once_and_released_after_its_last_box() -> None:
+BOXES = np.array([[10, 10, 0, 60, 60, 9], [40, 40, 5, 90, 90, 14], [5, 5, 12, 30, 30, 12]])
+
+
+def test_each_slice_is_encoded_once_and_kept_only_for_the_downward_sweep() -> None:
     backend = BoxEchoBackend()
     predictor = BoxPredictor(backend)
-    vol = volume(depth=20)
-    boxes = np.array([[10, 10, 0, 60, 60, 9], [40, 40, 5, 90, 90, 14], [5, 5, 12, 30, 30, 12]])
-    cache = SliceEmbeddings(predictor, vol, boxes)
-    held_at_first_slice: dict[int, list[int]] = {}
-    results = []
-    for index, z, mask in segment_volume(predictor, vol, boxes, embeddings=cache):
-        held_at_first_slice.setdefault(index, cache.cached_slices())
-        results.append((index, z, mask))
+    # Box 0 (slices 0..9, middle 4) goes up 4..9 and down 3..0; box 1 (5..14, middle 9)
+    # up 9..14 and down 8..5; box 2 is slice 12 alone.
+    upward, downward = sweep_slices(BOXES, 20)
+    assert np.flatnonzero(upward).tolist() == list(range(4, 15))
+    assert np.flatnonzero(downward).tolist() == [0, 1, 2, 3, 5, 6, 7, 8]
+    cache = SliceEmbeddings(predictor, volume(depth=20), upward.astype(int) + downward)
+    held: dict[int, list[int]] = {}
+    order = []
+    for index, z, _ in segment_volume(predictor, volume(depth=20), BOXES, embeddings=cache):
+        held.setdefault(z, cache.cached_slices())
+        order.append((z, index))
     assert backend.encodes == cache.encoded == 15  # slices 0..14, each once
-    assert len(results) == 10 + 10 + 1
-    # Box 1 starts on its middle slice 9 with only the slices it shares with box 0:
-    # 0..4 (box 0 alone) are gone. Box 2 finds slice 12 kept for it, and only that.
-    assert held_at_first_slice == {0: [4], 1: [5, 6, 7, 8, 9], 2: [12]}
-    # The most held at once: box 0's 5..9 with box 1's own 10..14.
-    assert cache.peak_cached == 10
-    assert cache.cached_slices() == []  # everything released at the end
+    assert order[:7] == [(4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (9, 1)]
+    assert order.index((12, 2)) == order.index((12, 1)) + 1  # same slice, box order
+    assert order[-8:] == [(8, 1), (7, 1), (6, 1), (5, 1), (3, 0), (2, 0), (1, 0), (0, 0)]
+    # One decoder call per slice visit (all boxes of a slice in one batch here).
+    assert backend.decode_calls == 11 + 8
+    # The upward sweep keeps 5..8 for the downward one, and nothing else.
+    assert held[9] == [5, 6, 7, 8, 9]
+    assert held[14] == [5, 6, 7, 8, 14]
+    assert cache.peak_cached == 5  # box by box: 10
+    assert cache.cached_slices() == []
+
+
+@pytest.mark.parametrize("mode", list(Propagation))
+def test_slice_by_slice_gives_the_masks_and_labels_of_box_by_box(mode: Propagation) -> None:
+    """Boxes that share slices, drift (grown prompts) and overlap: same masks, same painted labels."""
+    boxes = np.array([[20, 20, 2, 120, 120, 17], [60, 60, 0, 200, 200, 9], [30, 30, 8, 90, 90, 19], [70, 70, 9, 80, 80, 9]])
+    vol = volume(depth=20)
+    swept = list(segment_volume(BoxPredictor(BoxEchoBackend(grow=2)), vol, boxes, mode))
+    predictor = BoxPredictor(BoxEchoBackend(grow=2))
+    by_box = list(segment_volume_by_box(predictor, vol, boxes, mode, KeepAll(predictor, vol)))
+    assert sorted((i, z) for i, z, _ in swept) == sorted((i, z) for i, z, _ in by_box)
+    masks = {(i, z): m for i, z, m in by_box}
+    assert all(np.array_equal(m, masks[i, z]) for i, z, m in swept)
+    assert np.array_equal(painted(swept, vol.shape, paint_over_earlier), painted(by_box, vol.shape, paint))
+
+
+def test_slice_by_slice_equals_box_by_box_on_real_nuclei(demo_data: Path, exported_litemedsam: list) -> None:
+    """The OpenVINO model on the 3D nuclei demo volume: the two schedules paint the same labels."""
+    case = load_case(demo_data / "inputs" / "3DBox_Microscope_0002.npz")
+    boxes = case.boxes[:12]
+    predictor = create_predictor("litemedsam", "openvino", available_cpus())
+    shared = KeepAll(predictor, case.image)
+    swept = list(segment_volume(predictor, case.image, boxes, Propagation.CLIPPED, embeddings=shared))
+    by_box = list(segment_volume_by_box(predictor, case.image, boxes, Propagation.CLIPPED, shared))
+    labels = painted(swept, case.image.shape, paint_over_earlier)
+    assert len(np.unique(labels)) == len(boxes) + 1
+    assert np.array_equal(labels, painted(by_box, case.image.shape, paint))
 
 
 def test_clipped_prompts_stay_inside_the_object_box_while_baseline_drifts() -> None:

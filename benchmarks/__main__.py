@@ -27,7 +27,7 @@ import numpy as np
 from casefiles import discover_cases
 from evaluation.runtime.harness import run_local
 
-RUNTIMES = (("torch", "f32"), ("onnxruntime", "f32"), ("openvino", "f32"), ("openvino", "bf16"))
+RUNTIMES = (("torch", "f32"), ("onnxruntime", "f32"), ("openvino", "f32"), ("openvino", "bf16"), ("openvino", "int8"))
 DEFAULT = ("openvino", "f32")
 # Targets of the fast path.
 TARGET_GEOMEAN, TARGET_EACH = 5.0, 3.0
@@ -56,17 +56,16 @@ def object_dice(a: np.ndarray, b: np.ndarray) -> list[float]:
     return values
 
 
-def run_case(case: Path, python: str, threads: int, out: Path) -> dict:
+def run_case(case: Path, python: str, threads: int, out: Path, precision: str = "f32") -> dict:
     """Time one case with the reference and with the default path; compare their masks."""
     row: dict = {"case": case.name}
     reference = run_local(case, f"{python} -m benchmarks.reference -i {{inputs}} -o {{outputs}} --threads {threads}",
                           save_to=out / "reference")
     profile = out / "profiles" / f"{case.stem}.json"
     launched = time.time()
-    fast = run_local(case, f"{python} -m inference -i {{inputs}} -o {{outputs}} --threads {threads} --no-progress "
-                           f"--profile {profile}", save_to=out / "fast")
-    same_boxes = run_local(case, f"{python} -m inference -i {{inputs}} -o {{outputs}} --threads {threads} "
-                                 "--no-progress --propagation baseline", save_to=out / "same-boxes")
+    ours = f"{python} -m inference -i {{inputs}} -o {{outputs}} --threads {threads} --precision {precision} --no-progress"
+    fast = run_local(case, f"{ours} --profile {profile}", save_to=out / "fast")
+    same_boxes = run_local(case, f"{ours} --propagation baseline", save_to=out / "same-boxes")
     for name, run in (("reference", reference), ("fast", fast), ("same-boxes", same_boxes)):
         if not run.timing.ok:
             raise RuntimeError(f"{case.name}: the {name} run failed ({run.message})")
@@ -85,7 +84,7 @@ def run_case(case: Path, python: str, threads: int, out: Path) -> dict:
     return row
 
 
-def report(latency: dict, rows: list[dict]) -> str:
+def report(latency: dict, rows: list[dict], ours: tuple[str, str] = DEFAULT) -> str:
     """The benchmark's Markdown: raw latencies, per-case table, breakdown, targets."""
     lines = ["## Raw single-call latency (one thread)", "",
              "| runtime | load s | encoder ms | decoder ms, box on a new image | decoder ms/box, same image, "
@@ -94,8 +93,8 @@ def report(latency: dict, rows: list[dict]) -> str:
         per_box = " / ".join(f"{r['decoder_ms_per_box'][b]:.1f}" for b in ("1", "4", "16"))
         lines.append(f"| {backend} {precision} | {r['load_s']:.2f} | {r['encoder_ms']:.0f} | "
                      f"{r['decoder_new_image_ms']:.1f} | {per_box} |")
-    raw = latency[DEFAULT]
-    lines += ["", "## Cases (fresh process each, one thread)", "",
+    raw = latency[ours]
+    lines += ["", f"## Cases (fresh process each, one thread; ours: {' '.join(ours)})", "",
               "| case | reference s | ours s | speed-up | peak MB ref / ours | object Dice vs reference, min / mean |",
               "| --- | --- | --- | --- | --- | --- |"]
     for r in rows:
@@ -144,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/benchmark"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cases", nargs="+", help="only these case file names")
+    parser.add_argument("--precision", default="f32", choices=("f32", "bf16", "int8"),
+                        help="our path's OpenVINO precision (default f32, the default of python -m inference)")
     args = parser.parse_args(argv)
     cases = [p for p in discover_cases(args.inputs) if not args.cases or p.name in args.cases]
     if not cases:
@@ -153,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     latency = raw_latencies(python, args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.out) as scratch:
-        rows = [run_case(case, python, args.threads, Path(scratch)) for case in cases]
-    text = report(latency, rows)
+        rows = [run_case(case, python, args.threads, Path(scratch), args.precision) for case in cases]
+    text = report(latency, rows, ("openvino", args.precision))
     (args.out / "benchmark.md").write_text(text)
     (args.out / "benchmark.json").write_text(json.dumps(
         {"latency": {f"{b} {p}": v for (b, p), v in latency.items()}, "cases": rows}, indent=2) + "\n")

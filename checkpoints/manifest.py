@@ -20,8 +20,8 @@ from typing import Any
 CHECKPOINTS_DIR = Path(__file__).resolve().parent
 MANIFEST_PATH = CHECKPOINTS_DIR / "manifest.json"
 EXPORT_DIR = CHECKPOINTS_DIR / "exported"
-# Bumped whenever the export record's layout changes; an older record means: export again.
-RECORD_VERSION = 2
+# Bumped whenever the export writes different files or record fields; an older record means: export again.
+RECORD_VERSION = 3
 
 
 class ChecksumError(RuntimeError):

@@ -32,7 +32,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", default="litemedsam", choices=sorted(MODEL_CONFIGS))
     parser.add_argument("--backend", default="openvino", choices=BACKENDS)
     parser.add_argument("--precision", default="f32", choices=PRECISIONS,
-                        help="openvino: inference precision (bf16 is faster only on some CPUs and moves masks)")
+                        help="openvino: f32, bf16 (faster only on some CPUs; moves masks) or int8 (int8 encoder; moves masks)")
     parser.add_argument("--checkpoint", type=Path, help="torch backend: weights (default: the manifest's)")
     parser.add_argument(
         "--propagation",

@@ -26,6 +26,8 @@ def create_backend(
                          "python -m inference.export --checkpoint PATH --check-data DIR first")
     if backend == "openvino":
         files = exported_files(model, "openvino")
+        if precision == "int8":
+            files["encoder"] = exported_files(model, "openvino-int8")["encoder"]
         return OpenVinoBackend(*(files[part] for part in PARTS), threads, precision, OPENVINO_CACHE_DIR)
     if backend == "onnxruntime":
         files = exported_files(model, "onnx")

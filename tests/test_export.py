@@ -63,17 +63,19 @@ def test_an_export_that_fails_parity_is_not_recorded(
     out = tmp_path / "exported"
     monkeypatch.setattr(parity, "MIN_MASK_AGREEMENT", 1.01)  # no export can pass
     with pytest.raises(ExportError, match=r"(?s)not recorded.*onnxruntime: .*masks agree on .* \(limit 101.0%\).*openvino-f32: "):
-        run_export("swiftmedsam-v2", _random_weights(tmp_path), inputs, out)
+        run_export("swiftmedsam-v2", _random_weights(tmp_path), inputs, out, int8=False)
     assert sorted(p.name for p in out.iterdir()) == []  # no files, no record
     monkeypatch.undo()
-    reports = run_export("swiftmedsam-v2", _random_weights(tmp_path), inputs, out)
+    reports, int8_dice = run_export("swiftmedsam-v2", _random_weights(tmp_path), inputs, out)
     record = read_export("swiftmedsam-v2", out)
     for name, report in reports.items():
         assert record.details["parity"][name]["mask_agreement"] == round(report.mask_agreement, 6)
-    assert sorted(record.files) == ["onnx", "openvino"]
+    assert sorted(record.files) == ["onnx", "openvino", "openvino-int8"]
+    assert 0.0 <= int8_dice <= 1.0 and record.details["int8_mean_box_dice_vs_f32"] == round(int8_dice, 4)
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        f"swiftmedsam-v2.{part}.{suffix}" for part in PARTS for suffix in ("onnx", "xml", "bin")
-    ) + ["swiftmedsam-v2.json"]
+        [f"swiftmedsam-v2.{part}.{suffix}" for part in PARTS for suffix in ("onnx", "xml", "bin")]
+        + ["swiftmedsam-v2.encoder.int8.xml", "swiftmedsam-v2.encoder.int8.bin", "swiftmedsam-v2.json"]
+    )
 
 
 def _random_weights(folder: Path) -> Path:

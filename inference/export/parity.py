@@ -86,6 +86,21 @@ def check_parity(
     }
 
 
+def mean_box_dice(
+    reference: Backend, other: Backend, images: list[tuple[np.ndarray, np.ndarray]], image_size: int = 256
+) -> float:
+    """Mean Dice, over every box of the (image, pixel boxes) pairs, of `other`'s full-size masks against `reference`'s."""
+    ref, oth = BoxPredictor(reference, image_size), BoxPredictor(other, image_size)
+    values = []
+    for image, boxes in images:
+        ref_emb, oth_emb = ref.embed(image), oth.embed(image)
+        model_boxes = ref.to_model_space(boxes, ref_emb.original_shape)
+        for a, b in zip(ref.predict(ref_emb, model_boxes), oth.predict(oth_emb, model_boxes)):
+            total = int(a.sum() + b.sum())
+            values.append(1.0 if total == 0 else 2 * int((a & b).sum()) / total)
+    return float(np.mean(values))
+
+
 def check_images(input_dir: Path, max_boxes: int = 24, boxes_per_volume: int = 4) -> list[tuple[np.ndarray, np.ndarray]]:
     """(image, pixel boxes) pairs from a folder of cases: each 2D image, and each 3D box's middle slice."""
     pairs = []

@@ -10,6 +10,7 @@ import torch
 from inference.build import CheckpointError, build_model, load_checkpoint, parameter_counts
 from inference.config import get_config
 from inference.modeling.lite_medsam import LiteMedSAM
+from inference.modeling.transformer import Attention
 
 
 def test_litemedsam_parameter_counts_match_the_published_model() -> None:
@@ -108,3 +109,39 @@ def test_one_prepared_image_serves_every_box_as_a_full_decode_of_each(name: str)
     assert logits.shape == (3, 1, 256, 256) and iou.shape == (3, 1)
     torch.testing.assert_close(logits, torch.cat(single), atol=1e-4, rtol=0)
     assert full.shape == (3, 3, 256, 256) and full_iou.shape == (3, 3)
+
+
+def _projected_forms(attention: Attention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_projected: bool = False):
+    """The attention as SAM writes it: project q, k and v, attend, project the output."""
+    return attention.attend(q if q_projected else attention.q_proj(q), attention.k_proj(k), attention.v_proj(v))
+
+
+def test_attention_without_projecting_the_image_side_is_the_same_arithmetic() -> None:
+    """In float64 the reordered forms equal projecting everything, for a batch of boxes and a shared image."""
+    torch.manual_seed(0)
+    attention = Attention(256, 8, downsample_rate=2).double()
+    for image_batch in (3, 1):
+        tokens = torch.randn(3, 7, 256, dtype=torch.float64)
+        image, values = torch.randn(2, image_batch, 4096, 256, dtype=torch.float64)
+        torch.testing.assert_close(attention.attend_few_queries(tokens, image, values),
+                                   _projected_forms(attention, tokens, image, values), atol=1e-12, rtol=0)
+        torch.testing.assert_close(attention.attend_few_keys(image, tokens, tokens),
+                                   _projected_forms(attention, image, tokens, tokens), atol=1e-12, rtol=0)
+        torch.testing.assert_close(attention.attend_few_keys(attention.q_proj(image), tokens, tokens, q_projected=True),
+                                   _projected_forms(attention, image, tokens, tokens), atol=1e-12, rtol=0)
+
+
+def test_the_decoders_transformer_equals_sams_projected_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both two-way blocks and the final attention of LiteMedSAM's decoder, for 3 boxes on one image."""
+    torch.manual_seed(1)
+    transformer = build_model("litemedsam").mask_decoder.transformer.double()
+    image, image_pe = torch.randn(2, 1, 256, 64, 64, dtype=torch.float64)
+    tokens = torch.randn(3, 7, 256, dtype=torch.float64)
+    with torch.no_grad():
+        queries, keys = transformer(image, image_pe, tokens)
+        monkeypatch.setattr(Attention, "attend_few_queries", _projected_forms)
+        monkeypatch.setattr(Attention, "attend_few_keys", _projected_forms)
+        projected_queries, projected_keys = transformer(image, image_pe, tokens)
+    assert keys.shape == (3, 4096, 256)
+    torch.testing.assert_close(queries, projected_queries, atol=1e-10, rtol=0)
+    torch.testing.assert_close(keys, projected_keys, atol=1e-10, rtol=0)

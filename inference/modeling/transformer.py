@@ -37,6 +37,51 @@ class Attention(nn.Module):
         batch, heads, tokens, per_head = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(batch, tokens, heads * per_head))
 
+    def _per_head(self, layer: nn.Linear) -> torch.Tensor:
+        """An input projection's weight as (heads, per-head width, embedding width)."""
+        return layer.weight.view(self.num_heads, -1, layer.weight.shape[1])
+
+    def attend_few_queries(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """forward(q, k, v) for a few queries over many keys, without projecting the many keys and values.
+
+        Per head, the score q_h . (W_k,h x + b_k,h) is (q_h W_k,h) . x plus a term that is
+        the same for every key, which the softmax cancels; and since each row of the
+        softmax sums to 1, attn (x W_v,h^T + b_v,h) = (attn x) W_v,h^T + b_v,h.
+        The same arithmetic reordered: (heads x queries) products per key instead of
+        the projections' (3 x internal width).
+        """
+        q = self._split_heads(self.q_proj(q))  # (B, H, T, d)
+        batch, heads, tokens, per_head = q.shape
+        q_in = (q @ self._per_head(self.k_proj)).reshape(batch, heads * tokens, -1)  # (B, H*T, C)
+        attn = ((q_in @ k.transpose(-2, -1)) / math.sqrt(per_head)).softmax(dim=-1)  # (B, H*T, N)
+        mixed = (attn @ v).view(batch, heads, tokens, -1)  # (B, H, T, C)
+        out = mixed @ self._per_head(self.v_proj).transpose(-2, -1) + self.v_proj.bias.view(heads, 1, per_head)
+        return self.out_proj(out.transpose(1, 2).reshape(batch, tokens, heads * per_head))
+
+    def attend_few_keys(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_projected: bool = False) -> torch.Tensor:
+        """forward(q, k, v) for many queries over a few keys, without projecting the many outputs.
+
+        Each head's values go through that head's slice of the output projection
+        before they are mixed, so every query mixes (heads x keys) rows of full
+        width: sum_h attn_h (v_h W_o,h^T), plus the bias. Unless `q_projected`, the
+        queries are not projected either: the score (W_q,h x + b_q,h) . k_h is
+        x . (W_q,h^T k_h) + b_q,h . k_h.
+        """
+        k = self._split_heads(self.k_proj(k))  # (B, H, T, d)
+        v = self._split_heads(self.v_proj(v))
+        batch, heads, tokens, per_head = k.shape
+        if q_projected:
+            scores = self._split_heads(q) @ k.transpose(-2, -1)  # (B, H, N, T)
+        else:
+            key_in = (k @ self._per_head(self.q_proj)).reshape(batch, heads * tokens, -1)  # (B, H*T, C)
+            key_bias = (k @ self.q_proj.bias.view(heads, per_head, 1)).reshape(batch, 1, heads * tokens)
+            scores = (q @ key_in.transpose(-2, -1) + key_bias).unflatten(-1, (heads, tokens)).transpose(1, 2)
+        attn = (scores / math.sqrt(per_head)).softmax(dim=-1)
+        attn = attn.transpose(1, 2).flatten(-2)  # (B, N, H*T)
+        out_weights = self.out_proj.weight.view(self.out_proj.weight.shape[0], heads, per_head).permute(1, 2, 0)
+        head_values = (v @ out_weights).reshape(batch, heads * tokens, -1)  # (B, H*T, C)
+        return attn @ head_values + self.out_proj.bias
+
 
 class MLPBlock(nn.Module):
     """Two linear layers with ReLU between them."""
@@ -85,8 +130,12 @@ class TwoWayAttentionBlock(nn.Module):
         key_pe: torch.Tensor,
         image_projections: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Update tokens and image features; `image_projections` (from project_image) skips recomputing them."""
-        image_k, image_v, image_q = image_projections or self.project_image(keys, key_pe)
+        """Update tokens and image features.
+
+        With `image_projections` (project_image's, shared by every box of an image) the
+        image side is not projected again; without, the cross attentions run in the
+        forms that never project the 64x64 image side (attend_few_queries, attend_few_keys).
+        """
         if self.skip_first_layer_pe:
             queries = self.self_attn(queries, queries, queries)
         else:
@@ -94,13 +143,21 @@ class TwoWayAttentionBlock(nn.Module):
             queries = queries + self.self_attn(q, q, queries)
         queries = self.norm1(queries)
 
-        token_to_image = self.cross_attn_token_to_image
-        queries = self.norm2(queries + token_to_image.attend(token_to_image.q_proj(queries + query_pe), image_k, image_v))
+        token_to_image, image_to_token = self.cross_attn_token_to_image, self.cross_attn_image_to_token
+        if image_projections is None:
+            attended = token_to_image.attend_few_queries(queries + query_pe, keys + key_pe, keys)
+        else:
+            image_k, image_v, _ = image_projections
+            attended = token_to_image.attend(token_to_image.q_proj(queries + query_pe), image_k, image_v)
+        queries = self.norm2(queries + attended)
         queries = self.norm3(queries + self.mlp(queries))
 
-        image_to_token = self.cross_attn_image_to_token
         q = queries + query_pe
-        keys = self.norm4(keys + image_to_token.attend(image_q, image_to_token.k_proj(q), image_to_token.v_proj(queries)))
+        if image_projections is None:
+            attended = image_to_token.attend_few_keys(keys + key_pe, q, queries)
+        else:
+            attended = image_to_token.attend_few_keys(image_projections[2], q, queries, q_projected=True)
+        keys = self.norm4(keys + attended)
         return queries, keys
 
 
@@ -141,5 +198,5 @@ class TwoWayTransformer(nn.Module):
             projections = tuple(image_projections) if index == 0 else None
             queries, keys = layer(queries, keys, point_embedding, key_pe, projections)
         q, k = queries + point_embedding, keys + key_pe
-        queries = self.norm_final_attn(queries + self.final_attn_token_to_image(q, k, keys))
+        queries = self.norm_final_attn(queries + self.final_attn_token_to_image.attend_few_queries(q, k, keys))
         return queries, keys

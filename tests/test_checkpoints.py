@@ -11,6 +11,7 @@ import pytest
 from checkpoints.__main__ import main as checkpoints_main
 from checkpoints.manifest import (
     MANIFEST_PATH,
+    RECORD_VERSION,
     ChecksumError,
     FileRecord,
     checkpoint,
@@ -74,7 +75,9 @@ def test_export_record_round_trip_and_what_makes_it_fail(tmp_path: Path) -> None
     with pytest.raises(ValueError, match="not in the export folder"):
         record_export("m", {"onnx": {"encoder": weights}}, weights, {}, export_dir)
     record_path = export_dir / "m.json"
-    record_path.write_text(record_path.read_text().replace('"record_version": 2', '"record_version": 1'))
+    older = record_path.read_text().replace(f'"record_version": {RECORD_VERSION}', f'"record_version": {RECORD_VERSION - 1}')
+    assert older != record_path.read_text()
+    record_path.write_text(older)
     with pytest.raises(ChecksumError, match="older version of the export"):
         read_export("m", export_dir)
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from casefiles import discover_cases
 from evaluation.runtime.harness import run_local
+from inference.export.parity import mask_dice
 
 RUNTIMES = (("torch", "f32"), ("onnxruntime", "f32"), ("openvino", "f32"), ("openvino", "bf16"), ("openvino", "int8"))
 DEFAULT = ("openvino", "f32")
@@ -50,9 +51,7 @@ def object_dice(a: np.ndarray, b: np.ndarray) -> list[float]:
     """Dice per label 1..max of both maps (1.0 where a label is absent from both)."""
     values = []
     for label in range(1, int(max(a.max(initial=0), b.max(initial=0))) + 1):
-        x, y = a == label, b == label
-        total = int(x.sum() + y.sum())
-        values.append(1.0 if total == 0 else 2 * int((x & y).sum()) / total)
+        values.append(mask_dice(a == label, b == label))
     return values
 
 

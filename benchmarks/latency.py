@@ -11,26 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 
 import numpy as np
 
+from inference.profiling import median_ms
 from inference.runtime import BACKENDS, create_backend
 
 DECODE_BATCHES = (1, 4, 16)
-
-
-def median_ms(call, repeats: int) -> float:
-    """Median milliseconds of `call()` over `repeats` runs, after one warm-up run."""
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> int:

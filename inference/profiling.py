@@ -7,7 +7,9 @@ case's wall clock into start-up, model loading, encoder, decoder, I/O and the re
 from __future__ import annotations
 
 import json
+import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,3 +94,14 @@ def case_record(name: str, seconds: float, read: float, write: float,
     for part in after:
         record[part] = {key: after[part][key] - before[part][key] for key in after[part]}
     return record
+
+
+def median_ms(call: Callable[[], object], repeats: int) -> float:
+    """Median milliseconds of `call()` over `repeats` runs, after one warm-up run."""
+    call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-import statistics
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import torch
 from casefiles import load_arrays
 from checkpoints.manifest import checkpoint_for
 from inference.build import build_model, parameter_counts
+from inference.profiling import median_ms
 
 TEACHER = "litemedsam"
 
@@ -86,17 +85,6 @@ def agreement(teacher_segs: Path, student_segs: Path, cases: Path, out: Path) ->
     return {case: _mean([_value(r["dsc"]) for r in rows if r["case"] == case]) for case in {r["case"] for r in rows}}
 
 
-def _median_seconds(run, repeats: int) -> float:
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-@torch.no_grad()
 def latency(entry: Entry, repeats: int) -> dict[str, float]:
     """Median milliseconds of one encoder pass and of one single-box decoder pass, on one thread."""
     torch.set_num_threads(1)
@@ -105,8 +93,8 @@ def latency(entry: Entry, repeats: int) -> dict[str, float]:
     embedding = model.image_encoder(image)
     box = torch.tensor([[40.0, 50.0, 180.0, 200.0]])
     return {
-        "encoder_ms": 1000 * _median_seconds(lambda: model.image_encoder(image), repeats),
-        "decoder_ms": 1000 * _median_seconds(lambda: model.decode(embedding, box), repeats),
+        "encoder_ms": median_ms(lambda: model.image_encoder(image), repeats),
+        "decoder_ms": median_ms(lambda: model.decode(embedding, box), repeats),
     }
 
 

@@ -86,6 +86,12 @@ def check_parity(
     }
 
 
+def mask_dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice of two boolean masks (1.0 when both are empty)."""
+    total = int(a.sum() + b.sum())
+    return 1.0 if total == 0 else 2 * int((a & b).sum()) / total
+
+
 def mean_box_dice(
     reference: Backend, other: Backend, images: list[tuple[np.ndarray, np.ndarray]], image_size: int = 256
 ) -> float:
@@ -96,8 +102,7 @@ def mean_box_dice(
         ref_emb, oth_emb = ref.embed(image), oth.embed(image)
         model_boxes = ref.to_model_space(boxes, ref_emb.original_shape)
         for a, b in zip(ref.predict(ref_emb, model_boxes), oth.predict(oth_emb, model_boxes)):
-            total = int(a.sum() + b.sum())
-            values.append(1.0 if total == 0 else 2 * int((a & b).sum()) / total)
+            values.append(mask_dice(a, b))
     return float(np.mean(values))
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from checkpoints.manifest import exported_files
 from inference.backends import PARTS, OpenVinoBackend
 from inference.config import MODEL_CONFIGS, get_config
+from inference.export.parity import mask_dice
 from inference.export.quantize import calibration_images, int8_layers, quantize_model
 from inference.threads import available_cpus
 from inference.transforms import preprocess, scale_boxes
@@ -41,12 +42,6 @@ def validation_items(
         masks = reference.decode(reference.encode(model_input), model_boxes) > 0
         items.append((model_input, model_boxes, masks))
     return items
-
-
-def mask_dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice of two boolean masks (1.0 when both are empty)."""
-    total = int(a.sum() + b.sum())
-    return 1.0 if total == 0 else 2 * int((a & b).sum()) / total
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,10 +46,10 @@ def segment(predictor: BoxPredictor, path: Path) -> tuple[str, np.ndarray]:
     if case.is_3d:
         slices = EncodeEveryTime(predictor, case.image)
         for index, z, mask in segment_volume_by_box(predictor, case.image, case.boxes, Propagation.BASELINE, slices):
-            paint(labels[z], mask, index + 1)
+            paint(labels[z], mask, int(case.labels[index]))
     else:
-        for index, mask in enumerate(segment_image(predictor, case.image, case.boxes)):
-            paint(labels, mask, index + 1)
+        for label, mask in zip(case.labels, segment_image(predictor, case.image, case.boxes)):
+            paint(labels, mask, int(label))
     return case.name, labels
 
 

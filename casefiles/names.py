@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from casefiles.errors import CaseError
@@ -38,3 +39,24 @@ def discover_cases(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} does not exist or is not a folder")
     return sorted(p for p in folder.glob("*.npz") if p.is_file() and not p.name.startswith("."))
+
+
+def ignored_entries(folder: Path) -> list[str]:
+    """What `discover_cases` passes over in a folder, each as 'name (why)'; hidden files are not listed.
+
+    A symlink to a case file is read like the file; one that points nowhere, a
+    folder and a file not ending in .npz are not cases.
+    """
+    ignored = []
+    for entry in sorted(Path(folder).iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_symlink() and not entry.exists():
+            ignored.append(f"{entry.name} (symlink to a missing {os.readlink(entry)})")
+        elif entry.is_dir():
+            ignored.append(f"{entry.name} (a folder)")
+        elif not entry.is_file():
+            ignored.append(f"{entry.name} (not a regular file)")
+        elif entry.suffix != ".npz":
+            ignored.append(f"{entry.name} (not an .npz file)")
+    return ignored

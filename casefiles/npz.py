@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -51,3 +53,43 @@ def _describe(exc: BaseException) -> str:
     kind = type(exc)
     prefix = "" if kind.__module__ == "builtins" else f"{kind.__module__}."
     return f"{prefix}{kind.__qualname__}: {exc}"
+
+
+def array_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Shape and dtype of every `.npy` member of an npz file, read from the headers alone.
+
+    Nothing is decompressed past each member's header, so the size of a case is
+    known before its arrays are read (a small file can inflate to gigabytes).
+    Members whose header cannot be parsed are left out; `load_arrays` reports them.
+    """
+    path = Path(path)
+    try:
+        archive = zipfile.ZipFile(path)
+    except READ_ERRORS as exc:
+        raise CaseError(path.name, f"cannot read the npz file ({_describe(exc)})") from exc
+    headers: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    with archive:
+        for member in archive.namelist():
+            if not member.endswith(".npy"):
+                continue
+            key = member.removesuffix(".npy")
+            try:
+                with archive.open(member) as stream:
+                    header = _read_header(stream)
+            except READ_ERRORS as exc:
+                raise CaseError(path.name, f"cannot read {key!r} ({_describe(exc)})") from exc
+            if header is not None:
+                headers[key] = header
+    return headers
+
+
+def _read_header(stream: IO[bytes]) -> tuple[tuple[int, ...], np.dtype] | None:
+    """(shape, dtype) from an .npy stream positioned at its start; None for a format version numpy cannot parse here."""
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+    else:
+        return None
+    return tuple(int(n) for n in shape), dtype

@@ -6,18 +6,22 @@ import argparse
 import logging
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import cv2
 
-from casefiles import discover_cases
+from casefiles import discover_cases, ignored_entries
 from inference.backends import PRECISIONS
 from inference.config import MODEL_CONFIGS
-from inference.pipeline import CaseOutcome, process_cases, write_timings
+from inference.interrupts import Interrupted, stop_on_signals
+from inference.io import prepare_output_dir
+from inference.pipeline import CaseOutcome, Status, process_cases, write_timings
 from inference.profiling import Profile, TimedBackend, case_record
 from inference.propagation import Propagation
+from inference.record import write_record
 from inference.runtime import BACKENDS, create_predictor
 from inference.threads import available_cpus
 
@@ -43,9 +47,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, help="default: cores allowed by affinity and cgroup quota")
     parser.add_argument("--timings", type=Path, help="write case,seconds,ok CSV here")
     parser.add_argument("--profile", type=Path, help="write where the time went (phases, encoder/decoder calls) as JSON")
+    parser.add_argument("--case-timeout", type=positive_seconds, metavar="SECONDS",
+                        help="abandon a case (recorded as timed out) once it has run this long")
+    parser.add_argument("--resume", action="store_true", help="skip cases whose complete output already exists")
+    parser.add_argument("--log", type=Path, help="also write the log to this file, and the run record next to it")
+    parser.add_argument("--record", type=Path,
+                        help="write the run record (case,status,seconds,error) here: .csv or .json "
+                             "(default with --log: LOG with the suffix .record.json)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
+
+
+def positive_seconds(text: str) -> float:
+    """A number of seconds above zero, for argparse."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got {text}")
+    return value
 
 
 @contextmanager
@@ -58,42 +77,107 @@ def progress_bar(total: int) -> Iterator[Callable[[], object]]:
         yield bar.update
 
 
+@contextmanager
+def logging_setup(verbose: bool, log_file: Path | None) -> Iterator[None]:
+    """Log lines to stderr, and within the block to `log_file` too when given."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
+    if log_file is None:
+        yield
+        return
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_file)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+
+
+def record_path(args: argparse.Namespace) -> Path | None:
+    """Where the run record goes: --record, else next to --log, else nowhere."""
+    if args.record is not None:
+        return args.record
+    return None if args.log is None else args.log.with_suffix(".record.json")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run inference over a folder; exit status 1 if any case failed, 2 on a setup error."""
+    """Run inference over a folder.
+
+    Exit status: 0 when every case was written (or skipped by --resume), 1 if any
+    failed or timed out, 2 on a setup error (no work done), 128 + the signal number
+    when SIGTERM or Ctrl-C stopped the run.
+    """
     args = parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
+    with logging_setup(args.verbose, args.log):
+        return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Segment the cases of `args.input` into `args.output`; the exit status of `main`."""
     threads = args.threads or available_cpus()
     cv2.setNumThreads(threads)
     start = time.perf_counter()
     profile = Profile()
     profile.stamp("main")
-    try:
-        paths = discover_cases(args.input)
-        predictor = create_predictor(args.model, args.backend, threads, args.checkpoint, args.precision)
-    except (OSError, ValueError, KeyError, RuntimeError) as err:  # missing folder, model or weights
-        LOG.error("error: %s", err)
-        return 2
-    profile.stamp("loaded")
-    timed = TimedBackend(predictor.backend)
-    if args.profile:
-        predictor.backend = timed
-    LOG.info("%d case(s) in %s; model %s on %s, %d thread(s)", len(paths), args.input, args.model, args.backend, threads)
+    outcomes: list[CaseOutcome] = []
+    stopped_by: Interrupted | None = None
+    with stop_on_signals():
+        try:
+            paths = discover_cases(args.input)
+            prepare_output_dir(args.output, args.input)
+            ignored = ignored_entries(args.input)
+            predictor = create_predictor(args.model, args.backend, threads, args.checkpoint, args.precision)
+        except (OSError, ValueError, KeyError, RuntimeError) as err:  # folders, model or weights
+            LOG.error("error: %s", err)
+            return 2
+        except Interrupted as stop:
+            LOG.error("stopped by %s before any case", stop)
+            return 128 + stop.signum
+        profile.stamp("loaded")
+        if ignored:
+            LOG.warning("WARNING not cases, ignored in %s: %s", args.input, ", ".join(ignored))
+        timed = TimedBackend(predictor.backend)
+        if args.profile:
+            predictor.backend = timed
+        LOG.info("%d case(s) in %s; model %s on %s, %d thread(s)", len(paths), args.input, args.model, args.backend, threads)
 
-    show_progress = not args.no_progress and sys.stderr.isatty()
-    with progress_bar(len(paths)) if show_progress else nullcontext(lambda: None) as advance:
-        totals = timed.totals()
+        show_progress = not args.no_progress and sys.stderr.isatty()
+        with progress_bar(len(paths)) if show_progress else nullcontext(lambda: None) as advance:
+            totals = timed.totals()
 
-        def on_done(outcome: CaseOutcome) -> None:
-            nonlocal totals
-            now = timed.totals()
-            profile.cases.append(case_record(outcome.name, outcome.seconds, outcome.read_seconds,
-                                             outcome.write_seconds, totals, now))
-            totals = now
-            advance()
+            def on_done(outcome: CaseOutcome) -> None:
+                nonlocal totals
+                outcomes.append(outcome)
+                if outcome.ok:
+                    now = timed.totals()
+                    profile.cases.append(case_record(outcome.name, outcome.seconds, outcome.read_seconds,
+                                                     outcome.write_seconds, totals, now))
+                    totals = now
+                advance()
 
-        outcomes = process_cases(predictor, paths, args.output, Propagation(args.propagation), on_done)
+            try:
+                process_cases(predictor, paths, args.output, Propagation(args.propagation), on_done,
+                              case_timeout=args.case_timeout, resume=args.resume)
+            except Interrupted as stop:
+                stopped_by = stop
+        report(args, outcomes, time.perf_counter() - start, stopped_by, timed, profile)
+    if stopped_by is not None:
+        return 128 + stopped_by.signum
+    return 1 if any(o.failed for o in outcomes) else 0
 
-    failed = [o for o in outcomes if not o.ok]
+
+def report(
+    args: argparse.Namespace,
+    outcomes: list[CaseOutcome],
+    seconds: float,
+    stopped_by: Interrupted | None,
+    timed: TimedBackend,
+    profile: Profile,
+) -> None:
+    """Write the timings, profile and run record asked for, and log the summary."""
     if args.timings:
         write_timings(outcomes, args.timings)
     if args.profile:
@@ -101,15 +185,21 @@ def main(argv: list[str] | None = None) -> int:
             profile.stamps["first_encode"] = timed.first_call
         profile.stamp("done")
         profile.save(args.profile)
-    LOG.info(
-        "done: %d case(s) written, %d failed, %.2fs in total",
-        len(outcomes) - len(failed), len(failed), time.perf_counter() - start,
-    )
+    record = record_path(args)
+    if record is not None:
+        write_record(record, outcomes, seconds, None if stopped_by is None else str(stopped_by))
+    counts = Counter(o.status for o in outcomes)
+    parts = [f"{counts[Status.OK]} case(s) written"] + [
+        f"{counts[status]} {status.value}" for status in Status if status is not Status.OK and counts[status]
+    ]
+    prefix = f"stopped by {stopped_by}" if stopped_by is not None else "done"
+    LOG.info("%s: %s, %.2fs in total%s", prefix, ", ".join(parts), seconds,
+             f"; run record {record}" if record is not None else "")
+    failed = [o for o in outcomes if o.failed]
     if failed:
         LOG.error("failed cases:")
     for outcome in failed:
         LOG.error("  %s", outcome.error)
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":

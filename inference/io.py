@@ -6,6 +6,7 @@ module adds what inference needs on top and knows nothing about models.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -13,26 +14,37 @@ from pathlib import Path
 
 import numpy as np
 
-from casefiles import CaseError, is_3d, load_arrays
+from casefiles import CaseError, array_headers, is_3d, load_arrays
 
 MAX_LABEL = int(np.iinfo(np.uint16).max)
-# Real boxes sometimes end one pixel past the image (an exclusive max written as
-# inclusive) or carry a few pixels of jitter; clip such overshoots rather than
-# lose the whole case, but treat anything further out as a broken file.
-BOX_OVERSHOOT_PX = 5
+# Real boxes often end one pixel past the image (an exclusive max written as
+# inclusive) or carry a few pixels of jitter: such overshoots are clipped quietly;
+# boxes further out are clipped too, with a warning.
+QUIET_CLIP_PX = 5
 # The scorer reads the output folder on the host as another user than the
 # container's root; mkstemp creates files 0600, which it could not read.
 OUTPUT_FILE_MODE = 0o644
+# Memory a case needs besides imgs and its label map: the slice-embedding cache's
+# budget (inference.volume) and one slice's working arrays.
+WORKING_MEMORY = 384 * 2**20
+# Box numbers listed in one warning or error before the rest are only counted.
+LISTED_BOXES = 10
 
 
 @dataclass(frozen=True)
 class Case:
-    """One validated input case."""
+    """One validated input case: the boxes to segment, each with its label (its 1-based row in the file)."""
 
     name: str
     image: np.ndarray
     boxes: np.ndarray
     spacing: tuple[float, float, float] | None
+    labels: np.ndarray | None = None
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.labels is None:  # every box kept: box k is label k
+            object.__setattr__(self, "labels", np.arange(1, len(self.boxes) + 1, dtype=np.int64))
 
     @property
     def is_3d(self) -> bool:
@@ -45,18 +57,52 @@ class Case:
         return tuple(self.image.shape) if self.is_3d else tuple(self.image.shape[:2])
 
 
-def load_case(path: Path) -> Case:
-    """Read and validate one case file; raise CaseError naming the file and the problem."""
+def load_case(path: Path, memory_available: int | None = None) -> Case:
+    """Read and validate one case file; raise CaseError naming the file and the problem.
+
+    What can be repaired without guessing is repaired and reported in `Case.warnings`:
+    boxes partly outside the image are clipped, boxes that cannot be segmented
+    (wholly outside, inverted, NaN) are skipped, non-uint8 images holding whole
+    values in 0..255 are converted, a grey 2D image is read as grey, unusable
+    spacing is ignored. With `memory_available` (bytes), a case whose arrays would
+    not fit is refused before anything is decompressed.
+    """
     path = Path(path)
     name = path.name
     volume = is_3d(name)
+    if memory_available is not None:
+        check_memory(name, array_headers(path), volume, memory_available)
     arrays = load_arrays(path, ("imgs", "boxes"), optional=("spacing",))
-    image = arrays["imgs"]
-    _check_image(name, image, volume)
+    notes: list[str] = []
+    image = _check_image(name, arrays["imgs"], volume, notes)
     spatial = image.shape if volume else image.shape[:2]
-    boxes = _check_boxes(name, arrays["boxes"], spatial, volume)
-    spacing = None if "spacing" not in arrays else _check_spacing(name, arrays["spacing"])
-    return Case(name=name, image=image, boxes=boxes, spacing=spacing)
+    boxes, labels = _check_boxes(name, arrays["boxes"], spatial, volume, notes)
+    spacing = _check_spacing(arrays.get("spacing"), notes)
+    return Case(name=name, image=image, boxes=boxes, spacing=spacing, labels=labels, warnings=tuple(notes))
+
+
+def case_memory(shape: tuple[int, ...], dtype: np.dtype, volume: bool) -> int:
+    """Bytes a case holds while it is segmented: imgs as stored, its uint8 copy if converted, the uint16 label map."""
+    voxels = math.prod(shape)
+    spatial = math.prod(shape if volume else shape[:2])
+    converted = 0 if dtype == np.uint8 else voxels
+    return voxels * dtype.itemsize + converted + 2 * spatial
+
+
+def check_memory(
+    name: str, headers: dict[str, tuple[tuple[int, ...], np.dtype]], volume: bool, available: int
+) -> None:
+    """CaseError if imgs, its label map and `WORKING_MEMORY` would not fit in `available` bytes."""
+    if "imgs" not in headers:
+        return  # load_arrays names what is missing or unreadable
+    shape, dtype = headers["imgs"]
+    need = case_memory(shape, dtype, volume) + WORKING_MEMORY
+    if need > available:
+        raise CaseError(
+            name,
+            f"too large for the memory given: imgs {shape} {dtype} and its label map need about "
+            f"{need / 2**30:.1f} GiB, {max(available, 0) / 2**30:.1f} GiB available",
+        )
 
 
 def new_label_map(case: Case) -> np.ndarray:
@@ -133,67 +179,162 @@ def write_segmentation(
     return final
 
 
-def _check_image(name: str, image: np.ndarray, is_3d: bool) -> None:
-    if image.dtype != np.uint8:
-        raise CaseError(name, f"imgs must be uint8 (0..255), got {image.dtype}")
-    if is_3d and image.ndim != 3:
-        raise CaseError(name, f"3D case: imgs must be (D, H, W), got shape {image.shape}")
-    if not is_3d and (image.ndim != 3 or image.shape[2] != 3):
-        raise CaseError(name, f"2D case: imgs must be (H, W, 3), got shape {image.shape}")
+def prepare_output_dir(output_dir: Path, input_dir: Path) -> Path:
+    """Create the output folder if missing and prove it writable; OSError saying why not, before any work.
+
+    The input folder itself is refused: outputs carry the inputs' names and would replace them.
+    """
+    output_dir = Path(output_dir)
+    if output_dir.resolve() == Path(input_dir).resolve():
+        raise OSError(f"the output folder {output_dir} is the input folder: outputs would replace the cases")
+    if output_dir.exists() and not output_dir.is_dir():
+        raise OSError(f"the output folder {output_dir} exists and is not a folder")
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=output_dir, prefix=".write-test.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise OSError(f"the output folder {output_dir} is not writable: {err.strerror or err}") from err
+    return output_dir
+
+
+def complete_output(case_path: Path, output_dir: Path) -> bool:
+    """Whether `output_dir` holds a readable output for the case: integer `segs` of the case's spatial shape.
+
+    Only the npz headers are read. Outputs are written atomically, so an output
+    with the right header was written to the end.
+    """
+    case_path = Path(case_path)
+    output = Path(output_dir) / case_path.name
+    if not output.is_file():
+        return False
+    try:
+        segs = array_headers(output).get("segs")
+        imgs = array_headers(case_path).get("imgs")
+    except CaseError:
+        return False
+    if segs is None or imgs is None:
+        return False
+    shape = imgs[0] if is_3d(case_path.name) else imgs[0][:2]
+    return segs[0] == shape and segs[1].kind in "iu"
+
+
+def _check_image(name: str, image: np.ndarray, volume: bool, notes: list[str]) -> np.ndarray:
+    """The image as uint8: (D, H, W) for 3D, (H, W, 3) or grey (H, W) for 2D."""
     if 0 in image.shape:
         raise CaseError(name, f"imgs is empty, shape {image.shape}")
+    if volume and image.ndim != 3:
+        raise CaseError(name, f"3D case: imgs must be (D, H, W), got shape {image.shape}")
+    if not volume:
+        if image.ndim == 3 and image.shape[2] == 1 or image.ndim == 2:
+            notes.append(f"imgs is a grey image of shape {image.shape}: segmented as grey")
+            image = image.reshape(image.shape[:2])
+        elif image.ndim != 3 or image.shape[2] != 3:
+            hint = " (a (D, H, W) volume is a 3D case: name it 3DBox_...)" if image.ndim == 3 and image.shape[2] > 4 else ""
+            raise CaseError(name, f"2D case: imgs must be (H, W, 3), got shape {image.shape}{hint}")
+    return _as_uint8(name, image, notes)
+
+
+def _as_uint8(name: str, image: np.ndarray, notes: list[str]) -> np.ndarray:
+    """uint8 as it is; other numbers only when every value is a whole number in 0..255 (lossless)."""
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype.kind not in "buif":
+        raise CaseError(name, f"imgs must be uint8 (0..255), got {image.dtype}")
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
+        raise CaseError(name, f"imgs must be uint8 (0..255), got {image.dtype} holding NaN or infinity")
+    low, high = image.min(), image.max()
+    whole = image.dtype.kind != "f" or not np.any(np.mod(image, 1))
+    if low < 0 or high > 255 or not whole:
+        raise CaseError(
+            name,
+            f"imgs must be uint8 (0..255), got {image.dtype} with values {low:g}..{high:g}"
+            f"{'' if whole else ' (not whole numbers)'}: window it to 0..255 first",
+        )
+    notes.append(f"imgs is {image.dtype} with values {low:g}..{high:g}: read as uint8")
+    return image.astype(np.uint8)
 
 
 def _check_boxes(
-    name: str, raw: np.ndarray, spatial: tuple[int, ...], is_3d: bool
-) -> np.ndarray:
-    ncols = 6 if is_3d else 4
-    layout = "x_min,y_min,z_min,x_max,y_max,z_max" if is_3d else "x_min,y_min,x_max,y_max"
+    name: str, raw: np.ndarray, spatial: tuple[int, ...], volume: bool, notes: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The boxes to segment, clipped to the image, and their labels (1-based rows); others skipped with a note."""
+    ncols = 6 if volume else 4
+    layout = "x_min,y_min,z_min,x_max,y_max,z_max" if volume else "x_min,y_min,x_max,y_max"
     if raw.dtype.kind not in "iuf":
         raise CaseError(name, f"boxes must be integer or float numbers, got {raw.dtype}")
     if raw.size == 0:
-        return np.zeros((0, ncols), dtype=np.int64)
+        notes.append("no boxes: the label map is all background")
+        return np.zeros((0, ncols), dtype=np.int64), np.zeros(0, dtype=np.int64)
     if raw.ndim != 2 or raw.shape[1] != ncols:
-        raise CaseError(name, f"boxes must be (N, {ncols}) as {layout}, got shape {raw.shape}")
-    # Checks run in float64: exact for every integer an image can index, and
-    # huge or non-finite values fail a check instead of overflowing a cast.
+        other = 4 if volume else 6
+        hint = f" ({other} columns are {'2D' if volume else '3D'} boxes: is the file named for its kind?)" if (
+            raw.ndim == 2 and raw.shape[1] == other) else ""
+        raise CaseError(name, f"boxes must be (N, {ncols}) as {layout}, got shape {raw.shape}{hint}")
+    if len(raw) > MAX_LABEL:
+        raise CaseError(name, f"{len(raw):,} boxes: at most {MAX_LABEL:,} objects fit a uint16 label map")
+
+    # Checks run in float64: exact for every integer an image can index, and huge
+    # or non-finite values fail a check instead of overflowing a cast.
     boxes = raw.astype(np.float64)
-    if not np.isfinite(boxes).all():
-        rows = _bad_rows(~np.isfinite(boxes))
-        raise CaseError(name, f"boxes contain NaN or infinity: rows {rows}")
-    fractional = boxes != np.round(boxes)
-    if fractional.any():
-        rows = _bad_rows(fractional)
-        raise CaseError(name, f"boxes must hold whole pixel coordinates: rows {rows}")
+    keep = np.isfinite(boxes).all(axis=1)
+    _note(notes, ~keep, "NaN or infinity: skipped")
+    boxes[~keep] = 0
+    _note(notes, keep & (boxes != np.round(boxes)).any(axis=1), "not whole pixels: rounded to the nearest pixel")
+    boxes = np.round(boxes)
 
     half = ncols // 2
     mins, maxs = boxes[:, :half], boxes[:, half:]
-    if (mins > maxs).any():
-        rows = _bad_rows(mins > maxs)
-        raise CaseError(name, f"boxes have a min above its max ({layout}): rows {rows}")
+    inverted = keep & (mins > maxs).any(axis=1)
+    _note(notes, inverted, f"a min above its max ({layout}): skipped")
+    keep &= ~inverted
     # Boxes are (x, y[, z]) while the array axes are ([D,] H, W).
-    sizes = np.array(spatial[::-1] if is_3d else (spatial[1], spatial[0]), dtype=np.float64)
-    outside = (mins > sizes - 1) | (maxs < 0)
-    if outside.any():
-        rows = _bad_rows(outside)
-        raise CaseError(name, f"boxes lie outside the image of shape {spatial}: rows {rows}")
-    overshoot = (mins < -BOX_OVERSHOOT_PX) | (maxs > sizes - 1 + BOX_OVERSHOOT_PX)
-    if overshoot.any():
-        raise CaseError(
-            name,
-            f"boxes extend more than {BOX_OVERSHOOT_PX} px past the image of shape {spatial}: "
-            f"rows {_bad_rows(overshoot)}",
-        )
-    clipped = np.concatenate([np.maximum(mins, 0), np.minimum(maxs, sizes - 1)], axis=1)
-    return clipped.astype(np.int64)
+    sizes = np.array(spatial[::-1] if volume else (spatial[1], spatial[0]), dtype=np.float64)
+    outside = keep & ((mins > sizes - 1) | (maxs < 0)).any(axis=1)
+    _note(notes, outside, f"wholly outside the image of shape {spatial}: skipped")
+    keep &= ~outside
+    far = keep & ((mins < -QUIET_CLIP_PX) | (maxs > sizes - 1 + QUIET_CLIP_PX)).any(axis=1)
+    _note(notes, far, f"more than {QUIET_CLIP_PX} px past the image of shape {spatial}: clipped to it")
+
+    clipped = np.concatenate([np.maximum(mins, 0), np.minimum(maxs, sizes - 1)], axis=1).astype(np.int64)
+    _note(notes, keep & _covered_by_a_later_copy(clipped, keep), "repeated by a later box, whose label covers it")
+    return clipped[keep], np.flatnonzero(keep) + 1
 
 
-def _check_spacing(name: str, raw: np.ndarray) -> tuple[float, float, float]:
+def _covered_by_a_later_copy(boxes: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Flags of the kept boxes that a later kept box repeats exactly."""
+    kept = np.flatnonzero(keep)
+    if kept.size == 0:
+        return np.zeros(len(boxes), dtype=bool)
+    _, last = np.unique(boxes[kept][::-1], axis=0, return_index=True)
+    flags = np.ones(len(boxes), dtype=bool)
+    flags[~keep] = False
+    flags[kept[len(kept) - 1 - last]] = False
+    return flags
+
+
+def _note(notes: list[str], flags: np.ndarray, what: str) -> None:
+    """Add 'boxes 3, 7 (1-based): <what>' when any flag is set."""
+    numbers = (np.flatnonzero(flags) + 1).tolist()
+    if not numbers:
+        return
+    listed = ", ".join(map(str, numbers[:LISTED_BOXES]))
+    more = f" and {len(numbers) - LISTED_BOXES} more" if len(numbers) > LISTED_BOXES else ""
+    notes.append(f"{'box' if len(numbers) == 1 else 'boxes'} {listed}{more} (1-based): {what}")
+
+
+def _check_spacing(raw: np.ndarray | None, notes: list[str]) -> tuple[float, float, float] | None:
+    """The voxel spacing, or None when it is absent or unusable (inference does not need it)."""
+    if raw is None:
+        return None
     if raw.dtype.kind not in "iuf" or raw.size != 3:
-        raise CaseError(name, f"spacing must be 3 numbers, got {raw.dtype} of shape {raw.shape}")
+        notes.append(f"spacing ignored (inference does not use it): must be 3 numbers, got {raw.dtype} of shape {raw.shape}")
+        return None
     values = raw.astype(np.float64).ravel()
     if not (np.isfinite(values).all() and (values > 0).all()):
-        raise CaseError(name, f"spacing must be positive and finite, got {values.tolist()}")
+        notes.append(f"spacing ignored (inference does not use it): must be positive and finite, got {values.tolist()}")
+        return None
     return (float(values[0]), float(values[1]), float(values[2]))
 
 
@@ -206,8 +347,3 @@ def _as_uint16_labels(name: str, segs: np.ndarray) -> np.ndarray:
             f"got {segs.min()}..{segs.max()}"
         )
     return segs.astype(np.uint16, copy=False)
-
-
-def _bad_rows(flags: np.ndarray) -> list[int]:
-    """Row indices (0-based) where any flag is set, for error messages."""
-    return np.flatnonzero(flags.reshape(len(flags), -1).any(axis=1)).tolist()

@@ -6,17 +6,39 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
 
 from casefiles import CaseError
-from inference.io import Case, load_case, new_label_map, paint, paint_over_earlier, write_segmentation
+from inference.interrupts import CaseTimeout, Interrupted, deadline
+from inference.io import (
+    Case,
+    complete_output,
+    load_case,
+    new_label_map,
+    paint,
+    paint_over_earlier,
+    write_segmentation,
+)
+from inference.memory import available_memory
 from inference.predictor import BoxPredictor, segment_image
 from inference.propagation import Propagation
 from inference.volume import segment_volume
 
 LOG = logging.getLogger("inference")
+
+
+class Status(str, Enum):
+    """How a case ended."""
+
+    OK = "ok"
+    SKIPPED = "skipped"  # --resume: its complete output was there already
+    FAILED = "failed"
+    TIMED_OUT = "timed out"
+    INTERRUPTED = "interrupted"
+    NOT_STARTED = "not started"
 
 
 @dataclass(frozen=True)
@@ -30,47 +52,71 @@ class CaseOutcome:
     error: str | None = None
     read_seconds: float = 0.0
     write_seconds: float = 0.0
+    status: Status = Status.OK
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """Whether the case was segmented and written."""
-        return self.error is None
+        """Whether the case was segmented and written in this run."""
+        return self.status is Status.OK
+
+    @property
+    def failed(self) -> bool:
+        """Whether the case was attempted and has no new output (failed, timed out or interrupted)."""
+        return self.status in (Status.FAILED, Status.TIMED_OUT, Status.INTERRUPTED)
 
 
 def segment_case(predictor: BoxPredictor, case: Case, propagation: Propagation) -> np.ndarray:
-    """Return the uint16 label map of a case: label k where box k's mask is, later boxes on top."""
+    """Return the uint16 label map of a case: each box's label where its mask is, later boxes on top."""
     labels = new_label_map(case)
     if case.is_3d:
         for index, z, mask in segment_volume(predictor, case.image, case.boxes, propagation):
-            paint_over_earlier(labels[z], mask, index + 1)
+            paint_over_earlier(labels[z], mask, int(case.labels[index]))
     else:
-        for index, mask in enumerate(segment_image(predictor, case.image, case.boxes)):
-            paint(labels, mask, index + 1)
+        for label, mask in zip(case.labels, segment_image(predictor, case.image, case.boxes)):
+            paint(labels, mask, int(label))
     return labels
 
 
-def process_case(predictor: BoxPredictor, path: Path, output_dir: Path, propagation: Propagation) -> CaseOutcome:
+def process_case(
+    predictor: BoxPredictor,
+    path: Path,
+    output_dir: Path,
+    propagation: Propagation,
+    case_timeout: float | None = None,
+) -> CaseOutcome:
     """Load, segment and write one case; failures are returned, not raised.
 
     A CaseError (a file that breaks the contract) is logged as one line naming the
-    case and the problem; any other exception is a bug and is logged with its traceback.
+    case and the problem; any other exception is a bug and is logged with its
+    traceback. A case past `case_timeout` seconds is abandoned. Interrupted passes.
     """
     start = time.perf_counter()
+
+    def failure(status: Status, error: str) -> CaseOutcome:
+        return CaseOutcome(path.name, time.perf_counter() - start, error=error, status=status)
+
     try:
-        case = load_case(path)
-        read = time.perf_counter()
-        labels = segment_case(predictor, case, propagation)
+        with deadline(case_timeout):
+            case = load_case(path, available_memory())
+            for warning in case.warnings:
+                LOG.warning("WARNING %s: %s", case.name, warning)
+            read = time.perf_counter()
+            labels = segment_case(predictor, case, propagation)
         segmented = time.perf_counter()
         write_segmentation(output_dir, case.name, labels, expected_shape=case.spatial_shape)
+    except CaseTimeout as err:
+        LOG.error("FAILED %s: %s", path.name, err)
+        return failure(Status.TIMED_OUT, f"{path.name}: {err}")
     except CaseError as err:
         LOG.error("FAILED %s", err)
-        return CaseOutcome(path.name, time.perf_counter() - start, error=str(err))
+        return failure(Status.FAILED, str(err))
     except Exception as err:  # one broken case must not stop the others
         LOG.exception("FAILED %s: unexpected %s", path.name, type(err).__name__)
-        return CaseOutcome(path.name, time.perf_counter() - start, error=f"{path.name}: {type(err).__name__}: {err}")
+        return failure(Status.FAILED, f"{path.name}: {type(err).__name__}: {err}")
     end = time.perf_counter()
     outcome = CaseOutcome(case.name, end - start, case.image.shape, len(case.boxes),
-                          read_seconds=read - start, write_seconds=end - segmented)
+                          read_seconds=read - start, write_seconds=end - segmented, warnings=case.warnings)
     LOG.info("%s shape=%s boxes=%d %.2fs", case.name, "x".join(map(str, outcome.shape)), outcome.boxes, outcome.seconds)
     return outcome
 
@@ -81,18 +127,42 @@ def process_cases(
     output_dir: Path,
     propagation: Propagation,
     on_done: Callable[[CaseOutcome], None] = lambda outcome: None,
+    *,
+    case_timeout: float | None = None,
+    resume: bool = False,
 ) -> list[CaseOutcome]:
-    """Process every case in order, calling `on_done` after each."""
-    outcomes = []
-    for path in paths:
-        outcome = process_case(predictor, path, output_dir, propagation)
+    """Process every case in order, calling `on_done` after each; return the outcomes.
+
+    With `resume`, a case whose complete output exists is skipped. When the run is
+    interrupted (SIGTERM, Ctrl-C), `on_done` hears of the case in progress and of
+    every case not started before the interruption is raised again.
+    """
+    paths = list(paths)
+    outcomes: list[CaseOutcome] = []
+    for position, path in enumerate(paths):
+        if resume and complete_output(path, output_dir):
+            LOG.info("%s: skipped, its complete output exists (--resume)", path.name)
+            outcome = CaseOutcome(path.name, 0.0, status=Status.SKIPPED)
+        else:
+            start = time.perf_counter()
+            try:
+                outcome = process_case(predictor, path, output_dir, propagation, case_timeout)
+            except (Interrupted, KeyboardInterrupt) as stop:
+                reason = f"interrupted by {stop}" if isinstance(stop, Interrupted) else "interrupted"
+                LOG.error("STOPPED %s: %s before it finished", path.name, reason)
+                on_done(CaseOutcome(path.name, time.perf_counter() - start, status=Status.INTERRUPTED,
+                                    error=f"{path.name}: {reason}"))
+                for rest in paths[position + 1 :]:
+                    on_done(CaseOutcome(rest.name, 0.0, status=Status.NOT_STARTED))
+                raise
         on_done(outcome)
         outcomes.append(outcome)
     return outcomes
 
 
 def write_timings(outcomes: list[CaseOutcome], path: Path) -> None:
-    """Write `case,seconds,ok` rows (seconds in-process, load to write), the form evaluation.runtime reads."""
-    lines = ["case,seconds,ok"] + [f"{o.name},{o.seconds:.4f},{int(o.ok)}" for o in outcomes]
+    """Write `case,seconds,ok` rows of the cases attempted (seconds in-process, load to write), the form evaluation.runtime reads."""
+    attempted = [o for o in outcomes if o.status not in (Status.SKIPPED, Status.NOT_STARTED)]
+    lines = ["case,seconds,ok"] + [f"{o.name},{o.seconds:.4f},{int(o.ok)}" for o in attempted]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")

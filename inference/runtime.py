@@ -35,7 +35,9 @@ def create_backend(
     if backend == "torch":
         from inference.build import build_model
 
-        return TorchBackend(build_model(model, checkpoint or checkpoint_for(model).path), threads)
+        # The manifest's checkpoint is verified (size, sha256) before it is loaded; a file
+        # the user names has no record to check, and loads with weights_only all the same.
+        return TorchBackend(build_model(model, checkpoint or checkpoint_for(model).record.verify()), threads)
     raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
 
 

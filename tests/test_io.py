@@ -33,10 +33,10 @@ def save_case(folder: Path, name: str, **arrays: object) -> Path:
     return path
 
 
-def assert_case_error(path: Path, *fragments: str) -> CaseError:
-    """Loading ``path`` fails with a CaseError that starts with the file name."""
+def assert_case_error(path: Path, *fragments: str, memory: int | None = None) -> CaseError:
+    """Loading ``path`` (with ``memory`` bytes available) fails with a CaseError that starts with the file name."""
     with pytest.raises(CaseError) as caught:
-        load_case(path)
+        load_case(path, memory_available=memory)
     message = str(caught.value)
     assert message.startswith(f"{path.name}: "), message
     for fragment in fragments:
@@ -154,14 +154,13 @@ def test_name_must_start_with_2d_or_3d(tmp_path: Path, name: str) -> None:
 @pytest.mark.parametrize(
     ("name", "image", "boxes", "fragment"),
     [
-        ("2DBox_X_1.npz", IMAGE_3D, BOXES_2D, "2D case: imgs must be (H, W, 3)"),
-        ("2DBox_X_1.npz", IMAGE_2D[..., 0], BOXES_2D, "2D case: imgs must be (H, W, 3)"),
+        ("2DBox_X_1.npz", IMAGE_3D, BOXES_2D, "a (D, H, W) volume is a 3D case"),
         ("2DBox_X_1.npz", np.zeros((20, 30, 4), np.uint8), BOXES_2D, "(H, W, 3)"),
         ("3DBox_X_1.npz", IMAGE_2D[..., 0], BOXES_3D, "3D case: imgs must be (D, H, W)"),
         ("3DBox_X_1.npz", IMAGE_3D[None], BOXES_3D, "3D case: imgs must be (D, H, W)"),
         # An RGB image under a 3D name reads as a (D, H, 3) volume; its 2D boxes give it away.
         ("3DBox_X_1.npz", IMAGE_2D, BOXES_2D, "boxes must be (N, 6)"),
-        ("2DBox_X_1.npz", IMAGE_2D, BOXES_3D, "boxes must be (N, 4)"),
+        ("2DBox_X_1.npz", IMAGE_2D, BOXES_3D, "6 columns are 3D boxes"),
     ],
 )
 def test_kind_from_name_must_match_shapes(
@@ -171,10 +170,36 @@ def test_kind_from_name_must_match_shapes(
     assert_case_error(path, fragment)
 
 
-@pytest.mark.parametrize("dtype", [np.uint16, np.int8, np.float32, np.bool_])
-def test_image_must_be_uint8(tmp_path: Path, dtype: type) -> None:
-    path = save_case(tmp_path, "2DBox_X_1.npz", imgs=IMAGE_2D.astype(dtype), boxes=BOXES_2D)
-    assert_case_error(path, "imgs must be uint8", np.dtype(dtype).name)
+@pytest.mark.parametrize(
+    ("image", "fragment"),
+    [
+        (IMAGE_2D.astype(np.int16) - 1, "int16 with values -1..254"),
+        (IMAGE_2D.astype(np.uint16) * 2, "uint16 with values 0..510"),
+        (IMAGE_2D / 255.0, "float64 with values 0..1 (not whole numbers)"),
+        (np.where(IMAGE_2D > 9, np.nan, 1.0), "NaN or infinity"),
+        (IMAGE_2D.astype(np.complex64), "complex64"),
+    ],
+)
+def test_images_that_are_not_uint8_values_are_refused(tmp_path: Path, image: np.ndarray, fragment: str) -> None:
+    path = save_case(tmp_path, "2DBox_X_1.npz", imgs=image, boxes=BOXES_2D)
+    assert_case_error(path, "imgs must be uint8", fragment)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint32, np.float32, np.bool_])
+def test_whole_values_in_0_255_are_read_as_uint8_with_a_warning(tmp_path: Path, dtype: type) -> None:
+    image = IMAGE_2D > 100 if dtype is np.bool_ else IMAGE_2D.astype(dtype)
+    case = load_case(save_case(tmp_path, "2DBox_X_1.npz", imgs=image, boxes=BOXES_2D))
+    assert case.image.dtype == np.uint8
+    np.testing.assert_array_equal(case.image, image.astype(np.uint8))
+    assert case.warnings == (f"imgs is {np.dtype(dtype).name} with values {image.min():g}..{image.max():g}: read as uint8",)
+
+
+@pytest.mark.parametrize("image", [IMAGE_2D[..., 0], IMAGE_2D[..., :1]])
+def test_grey_2d_images_are_segmented_as_grey(tmp_path: Path, image: np.ndarray) -> None:
+    case = load_case(save_case(tmp_path, "2DBox_X_1.npz", imgs=image, boxes=BOXES_2D))
+    np.testing.assert_array_equal(case.image, IMAGE_2D[..., 0])
+    assert case.spatial_shape == (20, 30)
+    assert "grey image" in case.warnings[0]
 
 
 def test_empty_image_is_rejected(tmp_path: Path) -> None:
@@ -203,35 +228,58 @@ def test_missing_keys(tmp_path: Path, arrays: dict[str, np.ndarray], missing: st
         (np.zeros((1, 2, 4)), "boxes must be (N, 4)"),
         (np.array([[True, False, True, True]]), "integer or float"),
         (np.array([["1", "2", "3", "4"]]), "integer or float"),
-        (np.array([[1.0, 2.0, np.nan, 4.0]]), "NaN or infinity: rows [0]"),
-        (np.array([[1.0, 2.0, 3.0, 4.0], [1.0, 2.0, np.inf, 4.0]]), "NaN or infinity: rows [1]"),
-        (np.array([[1.0, 2.5, 10.0, 12.0]]), "whole pixel coordinates: rows [0]"),
-        (np.array([[1, 2, 10, 12], [11, 2, 10, 12]]), "min above its max"),
-        (np.array([[1, 13, 10, 12]]), "min above its max"),
-        (np.array([[30, 0, 31, 5]]), "outside the image"),
-        (np.array([[0, -3, 5, -1]]), "outside the image"),
-        (np.array([[0, 0, 36, 5]]), "more than 5 px past"),
-        (np.array([[-6, 0, 4, 5]]), "more than 5 px past"),
-        (np.array([[0, 0, 1e30, 5]]), "more than 5 px past"),
+        (np.zeros((65_536, 4), np.int16), "65,536 boxes: at most 65,535 objects"),
     ],
 )
-def test_invalid_2d_boxes(tmp_path: Path, boxes: np.ndarray, fragment: str) -> None:
+def test_boxes_of_the_wrong_form_fail_the_case(tmp_path: Path, boxes: np.ndarray, fragment: str) -> None:
     path = save_case(tmp_path, "2DBox_X_1.npz", imgs=IMAGE_2D, boxes=boxes)
     assert_case_error(path, fragment)
 
 
 @pytest.mark.parametrize(
-    ("boxes", "fragment"),
+    ("boxes", "kept", "labels", "warning"),
     [
-        (np.array([[0, 0, 3, 5, 5, 2]]), "min above its max"),
-        (np.array([[0, 0, 5, 5, 5, 5]]), "outside the image"),
-        (np.array([[0, 0, 0, 5, 5, 10]]), "more than 5 px past"),
-        (np.array([[0, 0, 0, 5, 5, 2]]).astype(np.float32) + 0.25, "whole pixel"),
+        ([[1.0, 2.0, np.nan, 4.0], [1, 2, 3, 4]], [[1, 2, 3, 4]], [2], "box 1 (1-based): NaN or infinity: skipped"),
+        ([[1, 2, 3, 4], [1.0, 2.0, np.inf, 4.0]], [[1, 2, 3, 4]], [1], "box 2 (1-based): NaN"),
+        ([[1.0, 2.5, 10.4, 12.0]], [[1, 2, 10, 12]], [1], "box 1 (1-based): not whole pixels: rounded"),
+        ([[1, 2, 10, 12], [11, 2, 10, 12]], [[1, 2, 10, 12]], [1], "box 2 (1-based): a min above its max"),
+        ([[30, 0, 31, 5], [0, -3, 5, -1], [0, 0, 4, 4]], [[0, 0, 4, 4]], [3],
+         "boxes 1, 2 (1-based): wholly outside the image of shape (20, 30): skipped"),
+        ([[-20, -30, 70, 70]], [[0, 0, 29, 19]], [1], "more than 5 px past the image of shape (20, 30): clipped"),
+        ([[0, 0, 1e30, 5]], [[0, 0, 29, 5]], [1], "more than 5 px past"),
+        ([[1, 2, 10, 12], [0, 0, 4, 4], [1, 2, 10, 12]], [[1, 2, 10, 12], [0, 0, 4, 4], [1, 2, 10, 12]], [1, 2, 3],
+         "box 1 (1-based): repeated by a later box"),
     ],
 )
-def test_invalid_3d_boxes(tmp_path: Path, boxes: np.ndarray, fragment: str) -> None:
-    path = save_case(tmp_path, "3DBox_X_1.npz", imgs=IMAGE_3D, boxes=boxes)
-    assert_case_error(path, fragment)
+def test_unusable_boxes_are_skipped_or_repaired_with_a_warning(
+    tmp_path: Path, boxes: list[list[float]], kept: list[list[int]], labels: list[int], warning: str
+) -> None:
+    case = load_case(save_case(tmp_path, "2DBox_X_1.npz", imgs=IMAGE_2D, boxes=np.array(boxes, dtype=np.float64)))
+    np.testing.assert_array_equal(case.boxes, kept)
+    np.testing.assert_array_equal(case.labels, labels)
+    assert any(warning in note for note in case.warnings), case.warnings
+
+
+def test_many_skipped_boxes_are_counted_not_all_listed(tmp_path: Path) -> None:
+    boxes = np.array([[40, 0, 45, 5]] * 25 + [[0, 0, 4, 4]])
+    case = load_case(save_case(tmp_path, "2DBox_X_1.npz", imgs=IMAGE_2D, boxes=boxes))
+    assert case.labels.tolist() == [26]
+    assert case.warnings[0].startswith("boxes 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 15 more (1-based): wholly outside")
+
+
+@pytest.mark.parametrize(
+    ("boxes", "labels", "warning"),
+    [
+        ([[0, 0, 3, 5, 5, 2]], [], "min above its max"),
+        ([[0, 0, 5, 5, 5, 5]], [], "wholly outside the image of shape (5, 20, 30)"),
+        ([[0, 0, 0, 5, 5, 10]], [1], "more than 5 px past"),
+        ([[0.25, 0, 0, 5, 5, 2]], [1], "rounded to the nearest pixel"),
+    ],
+)
+def test_unusable_3d_boxes(tmp_path: Path, boxes: list[list[float]], labels: list[int], warning: str) -> None:
+    case = load_case(save_case(tmp_path, "3DBox_X_1.npz", imgs=IMAGE_3D, boxes=np.array(boxes)))
+    assert case.labels.tolist() == labels
+    assert warning in case.warnings[0]
 
 
 @pytest.mark.parametrize(
@@ -246,9 +294,19 @@ def test_invalid_3d_boxes(tmp_path: Path, boxes: np.ndarray, fragment: str) -> N
         ([np.inf, 1.0, 1.0], "positive and finite"),
     ],
 )
-def test_invalid_spacing(tmp_path: Path, spacing: list[object], fragment: str) -> None:
-    path = save_case(tmp_path, "3DBox_X_1.npz", imgs=IMAGE_3D, boxes=BOXES_3D, spacing=spacing)
-    assert_case_error(path, "spacing", fragment)
+def test_unusable_spacing_is_ignored_with_a_warning(tmp_path: Path, spacing: list[object], fragment: str) -> None:
+    case = load_case(save_case(tmp_path, "3DBox_X_1.npz", imgs=IMAGE_3D, boxes=BOXES_3D, spacing=spacing))
+    assert case.spacing is None
+    [warning] = case.warnings
+    assert warning.startswith("spacing ignored (inference does not use it)") and fragment in warning
+
+
+def test_a_case_too_large_for_the_memory_given_is_refused_before_reading(tmp_path: Path) -> None:
+    path = save_case(tmp_path, "3DBox_X_1.npz", imgs=np.zeros((300, 512, 512), np.uint8), boxes=BOXES_3D)
+    # 300x512x512 uint8 plus a uint16 label map is 225 MiB, plus the working memory.
+    assert load_case(path, memory_available=io.WORKING_MEMORY + 240 * 2**20).image.shape == (300, 512, 512)
+    assert_case_error(path, "too large for the memory given", "(300, 512, 512) uint8", "0.5 GiB available",
+                      memory=2**30 // 2)
 
 
 def test_object_arrays_are_refused_not_unpickled(tmp_path: Path) -> None:

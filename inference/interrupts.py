@@ -1,0 +1,63 @@
+"""Stopping work cleanly: SIGTERM and Ctrl-C end a run between steps, a deadline ends one case.
+
+Both raise an exception in the main thread at the next Python instruction, so a
+runtime call in progress (at most one encoder pass) finishes first, and every
+`finally` and atomic write cleans up on the way out.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+
+class Interrupted(BaseException):
+    """The run was asked to stop (SIGTERM or SIGINT); not an Exception, so per-case handlers let it pass."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class CaseTimeout(Exception):
+    """A case ran past its `--case-timeout`."""
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Within the block, the first SIGTERM or SIGINT raises Interrupted and later ones are ignored
+    (the run is already winding down); the previous handlers come back after."""
+    signals = (signal.SIGTERM, signal.SIGINT)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        for other in signals:
+            signal.signal(other, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    previous = {signum: signal.signal(signum, stop) for signum in signals}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextmanager
+def deadline(seconds: float | None) -> Iterator[None]:
+    """Raise CaseTimeout in the block once `seconds` of wall clock have passed (None: no limit)."""
+    if seconds is None:
+        yield
+        return
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise CaseTimeout(f"abandoned after the case timeout of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -1,0 +1,51 @@
+"""The machine-readable record of a run: one row per case (case, status, seconds, error), as JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from inference.pipeline import CaseOutcome
+
+RECORD_FIELDS = ("case", "status", "seconds", "error", "warnings")
+
+
+def record_rows(outcomes: list[CaseOutcome]) -> list[dict[str, object]]:
+    """One dict per case in RECORD_FIELDS order."""
+    return [
+        {"case": o.name, "status": o.status.value, "seconds": round(o.seconds, 4), "error": o.error,
+         "warnings": list(o.warnings)}
+        for o in outcomes
+    ]
+
+
+def write_record(path: Path, outcomes: list[CaseOutcome], seconds: float, stopped_by: str | None) -> Path:
+    """Write the record atomically: CSV if `path` ends in .csv, else JSON with the counts and what stopped the run."""
+    path = Path(path)
+    rows = record_rows(outcomes)
+    if path.suffix == ".csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=RECORD_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "error": row["error"] or "", "warnings": " | ".join(row["warnings"])})
+        text = buffer.getvalue()
+    else:
+        counts = Counter(o.status.value for o in outcomes)
+        text = json.dumps({"seconds": round(seconds, 3), "stopped_by": stopped_by, "counts": dict(counts),
+                           "cases": rows}, indent=1) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import struct
 import zipfile
 import zlib
 
 # np.load and NpzFile member access raise these on missing, truncated or corrupt
 # files: a broken zip directory (BadZipFile), a bad CRC (BadZipFile), a corrupt
 # deflate stream behind an intact directory (zlib.error), a pickled array under
-# allow_pickle=False (ValueError), a short read (EOFError).
+# allow_pickle=False (ValueError), a short read (EOFError); fuzzing the bytes of a
+# case also turned up an unknown compression method (NotImplementedError), an
+# "encrypted" member (RuntimeError), a garbled .npy header (SyntaxError from its
+# literal parser) and bad zip field values (struct.error, OverflowError).
 READ_ERRORS: tuple[type[BaseException], ...] = (
     OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error,
+    NotImplementedError, RuntimeError, SyntaxError, struct.error, OverflowError,
 )
 
 

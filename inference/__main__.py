@@ -80,7 +80,9 @@ def progress_bar(total: int) -> Iterator[Callable[[], object]]:
 @contextmanager
 def logging_setup(verbose: bool, log_file: Path | None) -> Iterator[None]:
     """Log lines to stderr, and within the block to `log_file` too when given."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
+    level = logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    LOG.setLevel(level)  # also where the root logger was set up before (an embedding program, pytest)
     if log_file is None:
         yield
         return

@@ -56,6 +56,16 @@ class BoxEchoBackend:
         return logits
 
 
+class Poison:
+    """Unpickling this creates a marker file: proof that a loader ran pickled code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (Path.touch, (str(self.marker),))
+
+
 def run_demo(inputs: Path, output: Path, propagation: Propagation) -> dict[str, CaseOutcome]:
     """Segment the demo inputs with LiteMedSAM on OpenVINO (the default); outcomes by case name."""
     predictor = create_predictor("litemedsam", "openvino", available_cpus())

@@ -23,7 +23,7 @@ import pytest
 
 import inference.__main__ as cli
 from inference.predictor import BoxPredictor
-from tests.helpers import BoxEchoBackend, corrupt_deflate
+from tests.helpers import BoxEchoBackend, Poison, corrupt_deflate
 
 Check = Callable[[np.ndarray], bool]
 
@@ -49,16 +49,6 @@ def real(demo_data: Path) -> dict[str, np.ndarray]:
         volume, boxes_3d, spacing = data["imgs"], data["boxes"][:3], data["spacing"]
     assert len(inside) >= 5
     return {"image": image, "boxes": inside[:5], "volume": volume, "boxes_3d": boxes_3d, "spacing": spacing}
-
-
-class Poison:
-    """Unpickling this creates a marker file: proof that a loader ran pickled code."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[object, tuple[str]]:
-        return (Path.touch, (str(self.marker),))  # type: ignore[return-value]
 
 
 def header_only_npz(path: Path, shape: tuple[int, ...]) -> None:

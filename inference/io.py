@@ -92,16 +92,19 @@ def case_memory(shape: tuple[int, ...], dtype: np.dtype, volume: bool) -> int:
 def check_memory(
     name: str, headers: dict[str, tuple[tuple[int, ...], np.dtype]], volume: bool, available: int
 ) -> None:
-    """CaseError if imgs, its label map and `WORKING_MEMORY` would not fit in `available` bytes."""
+    """CaseError if imgs, its label map, the boxes and `WORKING_MEMORY` would not fit in `available` bytes."""
     if "imgs" not in headers:
         return  # load_arrays names what is missing or unreadable
     shape, dtype = headers["imgs"]
-    need = case_memory(shape, dtype, volume) + WORKING_MEMORY
+    box_shape, box_dtype = headers.get("boxes", ((0,), np.dtype(np.float64)))
+    # The boxes as stored and their float64 working copies (a huge box array inflates like a huge image).
+    boxes = math.prod(box_shape) * (box_dtype.itemsize + 4 * 8)
+    need = case_memory(shape, dtype, volume) + boxes + WORKING_MEMORY
     if need > available:
         raise CaseError(
             name,
-            f"too large for the memory given: imgs {shape} {dtype} and its label map need about "
-            f"{need / 2**30:.1f} GiB, {max(available, 0) / 2**30:.1f} GiB available",
+            f"too large for the memory given: imgs {shape} {dtype}, its label map and {box_shape[0]:,} boxes need "
+            f"about {need / 2**30:.1f} GiB, {max(available, 0) / 2**30:.1f} GiB available",
         )
 
 

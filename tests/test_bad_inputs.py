@@ -51,13 +51,13 @@ def real(demo_data: Path) -> dict[str, np.ndarray]:
     return {"image": image, "boxes": inside[:5], "volume": volume, "boxes_3d": boxes_3d, "spacing": spacing}
 
 
-def header_only_npz(path: Path, shape: tuple[int, ...]) -> None:
-    """An npz whose imgs header claims `shape` but holds no data: it would inflate past any memory."""
-    header = {"descr": "|u1", "fortran_order": False, "shape": shape}
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive, archive.open("imgs.npy", "w") as member:
-        np.lib.format.write_array_header_2_0(member, header)
-    with zipfile.ZipFile(path, "a") as archive, archive.open("boxes.npy", "w") as member:
-        np.lib.format.write_array(member, np.array([[0, 0, 0, 1, 1, 1]]))
+def header_only_npz(path: Path, shape: tuple[int, ...], boxes: int = 1) -> None:
+    """An npz whose headers claim imgs of `shape` and `boxes` boxes but hold no data: they would inflate past any memory."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for key, descr, member_shape in (("imgs", "|u1", shape), ("boxes", "<i8", (boxes, 6))):
+            with archive.open(f"{key}.npy", "w") as member:
+                np.lib.format.write_array_header_2_0(
+                    member, {"descr": descr, "fortran_order": False, "shape": member_shape})
 
 
 def corpus(real: dict[str, np.ndarray], marker: Path) -> list[Kind]:
@@ -178,6 +178,8 @@ def corpus(real: dict[str, np.ndarray], marker: Path) -> list[Kind]:
              "cannot read the npz file"),
         Kind("3DBox_Microscope_0038.npz", lambda folder, name: header_only_npz(folder / name, (10**5, 10**5, 100)),
              "fails", "too large for the memory given: imgs (100000, 100000, 100) uint8"),
+        Kind("3DBox_Microscope_0042.npz", lambda folder, name: header_only_npz(folder / name, (4, 4, 4), 10**10),
+             "fails", "too large for the memory given: imgs (4, 4, 4) uint8, its label map and 10,000,000,000 boxes"),
         Kind("Box_Microscope_0039.npz", case(imgs=image, boxes=boxes), "fails", "name must start with '2D' or '3D'"),
         Kind("2DBox_Microscope_0040.npz", symlink_to_a_case, "fine", check=labels_are(1, 2, 3, 4, 5)),
         # Folder entries that are not cases.

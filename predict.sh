@@ -1,13 +1,27 @@
 #!/bin/sh
 # Segment every case in /workspace/inputs into /workspace/outputs (the challenge's entry point).
 #
+# This shell is the container's PID 1, and `docker stop` signals only PID 1: a shell does
+# not pass SIGTERM or SIGINT on to its children. So python runs in the background, each
+# of those signals is forwarded to it, and the shell waits until python has wound down
+# (it leaves only complete outputs) and keeps python's exit status.
+#
 # The container runs as root, so files it writes (and an outputs folder Docker creates
 # because it did not exist on the host) would be root's. Afterwards, hand what root
 # made in /workspace/outputs to the owner of /workspace/inputs (the host user who
 # prepared the cases), or to OUTPUT_OWNER=uid:gid if set, so they can be read and
-# deleted without sudo. Inference's exit status is kept.
-status=0
-python -m inference -i /workspace/inputs -o /workspace/outputs || status=$?
+# deleted without sudo.
+python -m inference -i /workspace/inputs -o /workspace/outputs &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null' TERM
+trap 'kill -INT "$child" 2>/dev/null' INT
+wait "$child"
+status=$?
+# A trapped signal ends `wait` early, with python still running: wait again until it exits.
+while kill -0 "$child" 2>/dev/null; do
+    wait "$child"
+    status=$?
+done
 
 owner="${OUTPUT_OWNER:-$(stat -c %u:%g /workspace/inputs 2>/dev/null)}"
 if [ -d /workspace/outputs ] && [ "$(id -u)" = 0 ] && [ -n "$owner" ] && [ "$owner" != "0:0" ]; then

@@ -14,7 +14,8 @@
 # PIP_EXTRA_INDEX_URL and PIP_TRUSTED_HOST are taken from the environment or, failing
 # that, from `pip config` (global.index-url, global.extra-index-url, global.trusted-host)
 # and passed as build arguments. file:// indexes are left out (the build cannot see the
-# host's disk). They appear in `docker history`: do not put passwords in index URLs.
+# host's disk). Only the Dockerfile's builder stage sees them: the image, its history and
+# its environment hold none (this machine's build cache of that stage does).
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

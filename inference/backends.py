@@ -6,6 +6,8 @@ the reference. Each runtime is imported only when its backend is built.
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
@@ -13,7 +15,11 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 import numpy as np
 
 if TYPE_CHECKING:
+    import openvino as ov
+
     from inference.modeling.lite_medsam import LiteMedSAM
+
+LOG = logging.getLogger("inference")
 
 
 Prepared = TypeVar("Prepared")
@@ -98,6 +104,9 @@ class OpenVinoBackend:
     CPUs that support it, and bf16 moves masks. With `cache_dir`, compiled models
     are stored there and imported on the next start instead of compiled again
     (OpenVINO recompiles and rewrites the entry when it does not fit this CPU).
+    A cache that cannot be written is still read; where it cannot serve either,
+    the models are compiled without a cache and nothing is written (`cache_dir`
+    then reads None).
     """
 
     # One thread, LiteMedSAM (python -m benchmarks.latency): 80 ms per box at batch 1,
@@ -118,17 +127,16 @@ class OpenVinoBackend:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         core = ov.Core()
-        if cache_dir is not None:
-            core.set_property({"CACHE_DIR": str(cache_dir)})
+        self.cache_dir = _open_cache(core, cache_dir)
         config = {
             "INFERENCE_PRECISION_HINT": "f32" if precision == "int8" else precision,
             "INFERENCE_NUM_THREADS": threads,
             "NUM_STREAMS": 1,
             "PERFORMANCE_HINT": "LATENCY",
         }
-        self._encoder = core.compile_model(str(encoder), "CPU", config).create_infer_request()
-        image_half = core.compile_model(str(decoder_image), "CPU", config).create_infer_request()
-        self._decoder = core.compile_model(str(decoder_box), "CPU", config).create_infer_request()
+        self._encoder = self._compile(core, encoder, config).create_infer_request()
+        image_half = self._compile(core, decoder_image, config).create_infer_request()
+        self._decoder = self._compile(core, decoder_box, config).create_infer_request()
 
         def run_image_half(embedding: np.ndarray) -> list[np.ndarray]:
             outputs = image_half.infer({"image_embeddings": embedding})
@@ -136,6 +144,22 @@ class OpenVinoBackend:
             return [outputs[name].copy() for name in DECODER_HANDOFF]
 
         self._image = LastImage(run_image_half)
+
+    def _compile(self, core: ov.Core, model: Path, config: dict) -> ov.CompiledModel:
+        """Compile `model` for the CPU, through the cache while there is one."""
+        try:
+            return core.compile_model(str(model), "CPU", config)
+        except RuntimeError:
+            # A cached blob this CPU cannot import (another CPU's, or damaged) is deleted and
+            # written again, which fails in a folder it cannot write (docker run --read-only,
+            # or --user with the image's root-owned cache). Any other error is raised again.
+            if self.cache_dir is None or os.access(self.cache_dir, os.W_OK):
+                raise
+        LOG.info("OpenVINO cache %s does not fit this CPU and cannot be rewritten: compiling without it",
+                 self.cache_dir)
+        core.set_property({"CACHE_DIR": ""})
+        self.cache_dir = None
+        return core.compile_model(str(model), "CPU", config)
 
     @property
     def inference_precision(self) -> str:
@@ -151,6 +175,18 @@ class OpenVinoBackend:
         feeds = dict(zip(DECODER_HANDOFF, self._image.prepared(embedding)))
         feeds["boxes"] = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         return self._decoder.infer(feeds)["low_res_logits"][:, 0].copy()
+
+
+def _open_cache(core: ov.Core, cache_dir: Path | None) -> Path | None:
+    """Point `core`'s compiled-model cache at `cache_dir`; None (no cache) where the folder cannot be created."""
+    if cache_dir is None:
+        return None
+    try:
+        core.set_property({"CACHE_DIR": str(cache_dir)})
+    except RuntimeError:  # OpenVINO creates the folder here: a read-only file system, no permission
+        LOG.info("OpenVINO cache %s cannot be created: compiling without a cache", cache_dir)
+        return None
+    return cache_dir
 
 
 class TorchBackend:

@@ -1,15 +1,26 @@
-"""The runtimes agree on the real LiteMedSAM and a real image; OpenVINO runs in the precision it is given."""
+"""The runtimes agree on the real LiteMedSAM and a real image; OpenVINO runs in the precision it is given, and
+runs with a compiled-model cache it cannot use or write."""
 
 from __future__ import annotations
 
+import ctypes
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from inference.backends import LastImage
+from checkpoints.manifest import exported_files
+from inference.backends import PARTS, LastImage, OpenVinoBackend
 from inference.io import load_case
 from inference.runtime import create_predictor
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# prctl(2) option and capabilities(7) numbers: those that let root write whatever the file modes say.
+PR_CAPBSET_DROP = 24
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER = 1, 2, 3
 
 
 def test_openvino_and_onnxruntime_agree_on_a_real_image(demo_data: Path, exported_litemedsam: list) -> None:
@@ -70,3 +81,57 @@ def test_openvino_decodes_the_same_with_and_without_the_shared_image_half(
     shared = predictor.backend.decode(embedded.embedding, boxes)
     fresh = np.concatenate([predictor.backend.decode(embedded.embedding.copy(), box[None]) for box in boxes])
     assert np.abs(shared - fresh).max() < 1e-4
+
+
+def obey_file_modes() -> None:
+    """In a child about to exec: drop root's power to ignore file modes, as `docker run --cap-drop ALL` does."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER):
+        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def contents(folder: Path) -> dict[str, int]:
+    """File names and sizes under folder."""
+    return {str(path.relative_to(folder)): path.stat().st_size for path in folder.rglob("*")}
+
+
+def backend_runs(cache_dir: Path) -> Path | None:
+    """Build the OpenVINO backend with `cache_dir`, check one encode and decode; the cache it kept."""
+    files = exported_files("litemedsam", "openvino")
+    backend = OpenVinoBackend(*(files[part] for part in PARTS), 1, cache_dir=cache_dir)
+    embedding = backend.encode(np.zeros((1, 3, 256, 256), np.float32))
+    assert backend.decode(embedding, np.array([[8, 8, 64, 64]], np.float32)).shape == (1, 256, 256)
+    return backend.cache_dir
+
+
+def test_openvino_compiles_without_a_cache_folder_it_cannot_create(tmp_path: Path, exported_litemedsam: list) -> None:
+    (tmp_path / "file").touch()
+    assert backend_runs(tmp_path / "file" / "cache") is None
+    assert os.listdir(tmp_path) == ["file"]
+
+
+@pytest.mark.parametrize("blobs", ["none", "unusable"])
+def test_openvino_runs_with_a_cache_folder_it_cannot_write(
+    blobs: str, tmp_path: Path, exported_litemedsam: list
+) -> None:
+    """As in a read-only container: an empty cache, or one whose blobs this CPU cannot import, still gives a backend."""
+    cache = tmp_path / "openvino-cache"
+    cache.mkdir()
+    if blobs == "unusable":
+        backend_runs(cache)
+        # Cut short, as OpenVINO refuses another CPU's blob: it deletes it, compiles and writes it again.
+        for blob in cache.iterdir():
+            os.truncate(blob, blob.stat().st_size // 2)
+            blob.chmod(0o444)
+        assert contents(cache)
+    cache.chmod(0o555)
+    before = contents(cache)
+    code = "import sys, pathlib, tests.test_backends as t; print(t.backend_runs(pathlib.Path(sys.argv[1])))"
+    result = subprocess.run([sys.executable, "-c", code, str(cache)], cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=300, preexec_fn=obey_file_modes if os.geteuid() == 0 else None)
+    cache.chmod(0o755)  # for tmp_path's clean-up
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert contents(cache) == before and os.listdir(tmp_path) == ["openvino-cache"]
+    if blobs == "unusable":
+        assert result.stdout.strip() == "None"

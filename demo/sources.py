@@ -60,9 +60,9 @@ def brain_mr(nilearn_wheel: Path, name: str) -> DemoCase:
     kind of structure a box prompt describes (grey matter alone is a thin ribbon
     whose box holds the whole hemisphere).
     """
-    t1, affine = _read_nifti(nilearn_wheel, "t1")
-    grey = _read_nifti(nilearn_wheel, "gm")[0] > TISSUE_THRESHOLD
-    white = _read_nifti(nilearn_wheel, "wm")[0] > TISSUE_THRESHOLD
+    t1, affine = read_nifti(nilearn_wheel, "t1")
+    grey = read_nifti(nilearn_wheel, "gm")[0] > TISSUE_THRESHOLD
+    white = read_nifti(nilearn_wheel, "wm")[0] > TISSUE_THRESHOLD
     # The symmetric template puts the midline at world x = 0.
     midline = int(round(-affine[0, 3] / affine[0, 0]))
     left = np.arange(t1.shape[0])[:, None, None] < midline
@@ -73,9 +73,9 @@ def brain_mr(nilearn_wheel: Path, name: str) -> DemoCase:
 
     # The template is RAS (x, y, z); the challenge stores (D, H, W) slices, so
     # go to (z, y, x) and flip y to put the front of the head at the top.
-    image = _ras_to_dhw(t1)
-    semantic = _ras_to_dhw(semantic)
-    (z0, y0, x0), (z1, y1, x1) = _bounds(image > 0, MR_MARGIN)
+    image = ras_to_dhw(t1)
+    semantic = ras_to_dhw(semantic)
+    (z0, y0, x0), (z1, y1, x1) = mask_bounds(image > 0, MR_MARGIN)
     centre = (z0 + z1) // 2
     first = max(centre - MR_SLICES * MR_SLICE_STEP // 2, 0)
     slab = np.s_[first : first + MR_SLICES * MR_SLICE_STEP : MR_SLICE_STEP, y0:y1, x0:x1]
@@ -120,17 +120,19 @@ def _read_tiff(stardist_wheel: Path, filename: str) -> np.ndarray:
     return tifffile.imread(io.BytesIO(raw))
 
 
-def _read_nifti(nilearn_wheel: Path, kind: str) -> tuple[np.ndarray, np.ndarray]:
+def read_nifti(nilearn_wheel: Path, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """One MNI152 volume of the nilearn wheel ("t1", "gm" or "wm") and its affine."""
     raw = gzip.decompress(read_member(nilearn_wheel, _MNI.format(kind)))
     volume = nib.Nifti1Image.from_bytes(raw)
     return np.asarray(volume.dataobj), volume.affine
 
 
-def _ras_to_dhw(volume: np.ndarray) -> np.ndarray:
+def ras_to_dhw(volume: np.ndarray) -> np.ndarray:
+    """A RAS-ordered (x, y, z) volume as (D, H, W) slices: axial, anterior at the top."""
     return np.ascontiguousarray(volume.transpose(2, 1, 0)[:, ::-1, :])
 
 
-def _bounds(mask: np.ndarray, margin: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def mask_bounds(mask: np.ndarray, margin: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Half-open bounding box of a mask, grown by ``margin`` and kept inside the array."""
     where = np.argwhere(mask)
     low = np.maximum(where.min(axis=0) - margin, 0)

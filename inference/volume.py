@@ -8,7 +8,8 @@ same masks:
   middle slices and then downwards, decoding on each slice every box that needs
   it while its embedding is at hand: each slice is encoded once, the decoder's
   image half runs once per slice and visit, and an embedding is kept between the
-  sweeps only when the downward sweep will need it again;
+  sweeps only when the downward sweep will need it again, within a byte budget
+  (slices past it are encoded again);
 - `segment_volume_by_box` finishes one box before starting the next (the
   challenge baseline's order; with `EncodeEveryTime` it is the baseline itself).
 """
@@ -22,6 +23,10 @@ import numpy as np
 
 from inference.predictor import BoxPredictor, ImageEmbedding
 from inference.propagation import Propagation, pixel_extent, prompt_box
+
+# Slice embeddings `segment_volume` may keep between its sweeps. One is 256 x 64 x 64
+# float32 (4 MiB), so this holds 64; slices past that are encoded again.
+CACHE_BYTES = 256 * 2**20
 
 
 def slice_range(box: np.ndarray) -> tuple[int, int, int]:
@@ -49,24 +54,53 @@ class Embeddings(Protocol):
 
 
 class SliceEmbeddings:
-    """Encodes slices on first use and frees each once its announced uses are done."""
+    """Encodes slices on demand, keeps those needed again within a byte budget, frees each after its last use.
 
-    def __init__(self, predictor: BoxPredictor, volume: np.ndarray, uses: np.ndarray) -> None:
-        """`uses[z]`: how many times slice z will be released before it can be dropped."""
+    A slice needed again that does not fit evicts the lowest cached slices, which
+    are encoded again at their next use; a slice needed only now is then not kept.
+    """
+
+    def __init__(
+        self, predictor: BoxPredictor, volume: np.ndarray, uses: np.ndarray, budget_bytes: int | None = CACHE_BYTES
+    ) -> None:
+        """`uses[z]`: how many times slice z will be released before it can be dropped; `None` budget: no limit."""
         self._predictor = predictor
         self._volume = volume
         self._pending = np.array(uses, dtype=np.int64)
+        self._budget = budget_bytes
         self._cache: dict[int, ImageEmbedding] = {}
+        self._seen = np.zeros(len(self._pending), dtype=bool)
+        self.cached_bytes = 0
         self.encoded = 0
+        self.reencoded = 0  # encodes of slices encoded before: what the budget costs
         self.peak_cached = 0
+        self.peak_bytes = 0
 
     def get(self, z: int) -> ImageEmbedding:
         """Embedding of slice z, encoding it if it is not cached."""
-        if z not in self._cache:
-            self._cache[z] = self._predictor.embed(self._volume[z])
-            self.encoded += 1
+        if z in self._cache:
+            return self._cache[z]
+        embedded = self._predictor.embed(self._volume[z])
+        self.encoded += 1
+        self.reencoded += int(self._seen[z])
+        self._seen[z] = True
+        size = embedded.embedding.nbytes
+        # Belady's choice (evict what is needed farthest ahead) under `segment_volume`:
+        # while a sweep is at z, every cached slice lies below z and waits for the
+        # downward sweep, which visits z before them and them from the highest down.
+        # So the lowest is needed last, and z itself sooner than any of them unless
+        # it is not needed again: then evicting for it would only cost an encode.
+        # Every slice kept between the sweeps is held across their turn, so no cache
+        # of `slots` embeddings encodes fewer than `kept - slots` slices twice; this
+        # one encodes that many.
+        if self._pending[z] > 1:
+            self._evict_lowest_until_fits(size)
+        if self._fits(size):
+            self._cache[z] = embedded
+            self.cached_bytes += size
             self.peak_cached = max(self.peak_cached, len(self._cache))
-        return self._cache[z]
+            self.peak_bytes = max(self.peak_bytes, self.cached_bytes)
+        return embedded
 
     def cached_slices(self) -> list[int]:
         """The slices whose embeddings are held now, sorted."""
@@ -76,8 +110,18 @@ class SliceEmbeddings:
         """One use of each slice is done; drop the embeddings nothing needs any more."""
         for z in slices:
             self._pending[z] -= 1
-            if self._pending[z] == 0:
-                self._cache.pop(z, None)
+            if self._pending[z] == 0 and z in self._cache:
+                self._drop(z)
+
+    def _fits(self, size: int) -> bool:
+        return self._budget is None or self.cached_bytes + size <= self._budget
+
+    def _evict_lowest_until_fits(self, size: int) -> None:
+        while self._cache and not self._fits(size):
+            self._drop(min(self._cache))
+
+    def _drop(self, z: int) -> None:
+        self.cached_bytes -= self._cache.pop(z).embedding.nbytes
 
 
 class _BoxState:
@@ -108,16 +152,18 @@ def segment_volume(
     boxes: np.ndarray,
     propagation: Propagation = Propagation.CLIPPED,
     embeddings: Embeddings | None = None,
+    cache_bytes: int | None = CACHE_BYTES,
 ) -> Iterator[tuple[int, int, np.ndarray]]:
     """Yield (box index, slice, boolean (H, W) mask) for a (D, H, W) volume and (N, 6) boxes.
 
     Every box gets the masks `segment_volume_by_box` gives it (each box's prompts
     depend only on its own masks), but slice by slice: paint them with
-    `paint_over_earlier` so that later boxes stay on top.
+    `paint_over_earlier` so that later boxes stay on top. Without `embeddings`, slice
+    embeddings are kept within `cache_bytes` (None: no limit).
     """
     states = [_BoxState(predictor, box, volume.shape[1:]) for box in boxes]
     upward, downward = sweep_slices(boxes, volume.shape[0])
-    embeddings = embeddings or SliceEmbeddings(predictor, volume, upward.astype(np.int64) + downward)
+    embeddings = embeddings or SliceEmbeddings(predictor, volume, upward.astype(np.int64) + downward, cache_bytes)
     for z in np.flatnonzero(upward):
         active = [i for i, s in enumerate(states) if s.z_mid <= z <= s.z_max]
         previous = [None if z == states[i].z_mid else states[i].last_mask for i in active]

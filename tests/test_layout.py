@@ -17,7 +17,7 @@ ALLOWED_IMPORTS = {
     "evaluation": {"casefiles"},
     "demo": {"casefiles", "checkpoints", "inference"},
     "training": {"casefiles", "checkpoints", "inference", "demo", "evaluation"},
-    "benchmarks": {"casefiles", "checkpoints", "inference", "evaluation"},
+    "benchmarks": {"casefiles", "checkpoints", "inference", "evaluation", "demo"},
 }
 
 

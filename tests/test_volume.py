@@ -1,7 +1,8 @@
-"""3D propagation: slice coverage, prompt boxes per mode, the two schedules, embedding reuse and release."""
+"""3D propagation: slice coverage, prompt boxes per mode, the two schedules, embedding reuse, release and budget."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +128,78 @@ def test_slice_by_slice_equals_box_by_box_on_real_nuclei(demo_data: Path, export
     labels = painted(swept, case.image.shape, paint_over_earlier)
     assert len(np.unique(labels)) == len(boxes) + 1
     assert np.array_equal(labels, painted(by_box, case.image.shape, paint))
+    # A slice encoded again gives the same embedding, so a cache that evicts cannot move masks.
+    z = int(np.argmax(case.image.reshape(len(case.image), -1).std(axis=1)))
+    assert np.array_equal(predictor.embed(case.image[z]).embedding, shared.get(z).embedding)
+
+
+# BoxEchoBackend's embeddings are one float32.
+ECHO_EMBEDDING_BYTES = 4
+
+
+def belady_encodes(requests: list[int], slots: int) -> int:
+    """Fewest encodes of a cache of `slots` embeddings: Belady's rule, which may also leave the new one out."""
+    cached: set[int] = set()
+    encodes = 0
+    for now, z in enumerate(requests):
+        if z in cached:
+            continue
+        encodes += 1
+        cached.add(z)
+        if len(cached) > slots:
+            later = requests[now + 1 :]
+            cached.remove(max(cached, key=lambda s: later.index(s) if s in later else math.inf))
+    return encodes
+
+
+def random_boxes(rng: np.random.Generator, count: int, depth: int) -> np.ndarray:
+    z = np.sort(rng.integers(0, depth, (count, 2)), axis=1)
+    xy = rng.integers(0, 200, (count, 2))
+    return np.column_stack([xy, z[:, 0], xy + rng.integers(10, 50, (count, 2)), z[:, 1]])
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("slots", [0, 1, 3, 8, None])
+def test_a_budget_keeps_masks_and_encodes_no_more_than_the_best_cache_of_its_size(seed: int, slots: int | None) -> None:
+    """Evicting the lowest slice is Belady-optimal for the two sweeps; no limit encodes each slice once."""
+    depth = 30
+    vol = volume(depth=depth)
+    boxes = random_boxes(np.random.default_rng(seed), 6, depth)
+    budget = None if slots is None else slots * ECHO_EMBEDDING_BYTES
+    predictor = BoxPredictor(BoxEchoBackend(grow=2))
+    upward, downward = sweep_slices(boxes, depth)
+    cache = SliceEmbeddings(predictor, vol, upward.astype(int) + downward, budget)
+    swept, at_turn = [], None
+    for result in segment_volume(predictor, vol, boxes, embeddings=cache):
+        if at_turn is None and swept and result[1] < swept[-1][1]:
+            at_turn = cache.cached_slices()
+        swept.append(result)
+        assert slots is None or len(cache.cached_slices()) <= slots
+    reference = BoxPredictor(BoxEchoBackend(grow=2))
+    by_box = {(i, z): m for i, z, m in segment_volume_by_box(reference, vol, boxes, Propagation.CLIPPED,
+                                                               KeepAll(reference, vol))}
+    assert len(swept) == len(by_box) and all(np.array_equal(m, by_box[i, z]) for i, z, m in swept)
+
+    visited, kept = int((upward | downward).sum()), int((upward & downward).sum())
+    # The downward sweep starts with the highest of the slices it shares with the upward one held.
+    held = kept if slots is None else min(slots, kept)
+    assert at_turn == np.flatnonzero(upward & downward)[kept - held :].tolist()
+    requests = np.flatnonzero(upward).tolist() + np.flatnonzero(downward)[::-1].tolist()
+    assert cache.encoded == belady_encodes(requests, len(requests) if slots is None else slots)
+    # Only the slices kept across the turn of the sweeps that do not fit are encoded again.
+    assert cache.encoded - visited == cache.reencoded == max(0, kept - (kept if slots is None else slots))
+    assert cache.peak_bytes <= (math.inf if budget is None else budget)
+    assert cache.cached_slices() == [] and cache.cached_bytes == 0
+
+
+def test_segment_volume_passes_its_budget_to_the_cache() -> None:
+    """Slices 5..8 wait for the downward sweep; a budget of two embeddings encodes two of them again."""
+    encodes = {}
+    for budget in (None, 2 * ECHO_EMBEDDING_BYTES):
+        backend = BoxEchoBackend()
+        list(segment_volume(BoxPredictor(backend), volume(depth=20), BOXES, cache_bytes=budget))
+        encodes[budget] = backend.encodes
+    assert encodes == {None: 15, 2 * ECHO_EMBEDDING_BYTES: 17}
 
 
 def test_clipped_prompts_stay_inside_the_object_box_while_baseline_drifts() -> None:

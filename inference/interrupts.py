@@ -8,6 +8,7 @@ runtime call in progress (at most one encoder pass) finishes first, and every
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -46,7 +47,12 @@ def stop_on_signals() -> Iterator[None]:
 
 @contextmanager
 def deadline(seconds: float | None) -> Iterator[None]:
-    """Raise CaseTimeout in the block once `seconds` of wall clock have passed (None: no limit)."""
+    """Raise CaseTimeout in the block once `seconds` of wall clock have passed (None: no limit).
+
+    A timer thread signals the main thread alone (pthread_kill), where Python runs
+    the handler; a process-wide alarm could interrupt a system call of any of the
+    runtime's worker threads instead.
+    """
     if seconds is None:
         yield
         return
@@ -55,9 +61,13 @@ def deadline(seconds: float | None) -> Iterator[None]:
         raise CaseTimeout(f"abandoned after the case timeout of {seconds:g} s")
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    main = threading.main_thread().ident
+    timer = threading.Timer(seconds, signal.pthread_kill, (main, signal.SIGALRM))
+    timer.daemon = True
+    timer.start()
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        timer.cancel()
+        timer.join()
         signal.signal(signal.SIGALRM, previous)

@@ -192,7 +192,8 @@ def report(
         write_record(record, outcomes, seconds, None if stopped_by is None else str(stopped_by))
     counts = Counter(o.status for o in outcomes)
     parts = [f"{counts[Status.OK]} case(s) written"] + [
-        f"{counts[status]} {status.value}" for status in Status if status is not Status.OK and counts[status]
+        f"{counts[status]} {status.value}" for status in Status
+        if status is not Status.OK and (counts[status] or status is Status.FAILED)
     ]
     prefix = f"stopped by {stopped_by}" if stopped_by is not None else "done"
     LOG.info("%s: %s, %.2fs in total%s", prefix, ", ".join(parts), seconds,

@@ -176,7 +176,7 @@ def test_ctrl_c_keeps_finished_outputs_and_records_what_was_not_done(three_cases
     assert read_record(record) == {"2DBox_Microscope_0001.npz": "ok", "3DBox_MR_0002.npz": "interrupted",
                                    "3DBox_MR_0003.npz": "not started"}
     assert json.loads(record.read_text())["stopped_by"] == "SIGINT"
-    assert "stopped by SIGINT: 1 case(s) written, 1 interrupted, 1 not started" in log.read_text()
+    assert "stopped by SIGINT: 1 case(s) written, 0 failed, 1 interrupted, 1 not started" in log.read_text()
 
 
 def test_resume_skips_complete_outputs_and_redoes_missing_and_broken_ones(
@@ -225,7 +225,7 @@ def test_sigterm_stops_a_real_run_with_complete_outputs_and_a_summary(
         assert data["segs"].shape == (512, 512) and data["segs"].max() == 125
     text = log.read_text()
     assert "STOPPED 3DBox_MR_0003.npz: interrupted by SIGTERM" in text
-    assert "stopped by SIGTERM: 1 case(s) written, 1 interrupted, 1 not started" in text
+    assert "stopped by SIGTERM: 1 case(s) written, 0 failed, 1 interrupted, 1 not started" in text
     assert read_record(log.with_suffix(".record.json")) == {
         "2DBox_Microscope_0001.npz": "ok", "3DBox_MR_0003.npz": "interrupted", "3DBox_Microscope_0002.npz": "not started"}
 

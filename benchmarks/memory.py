@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from casefiles import is_3d
-from demo.build import boxes_from_labels
+from demo.build import boxes_from_labels, write_input
 from demo.sources import TISSUE_THRESHOLD, mask_bounds, ras_to_dhw, read_nifti, nuclei_2d, window_mr_uint8
 from demo.wheels import NILEARN, STARDIST, default_cache_dir, fetch_wheel
 from evaluation.runtime.harness import run_local
@@ -55,10 +55,7 @@ class LargeCase:
 
     def write(self, folder: Path) -> Path:
         """Write the case as `folder/name` (imgs, boxes[, spacing])."""
-        folder.mkdir(parents=True, exist_ok=True)
-        extra = {} if self.spacing is None else {"spacing": np.array(self.spacing, dtype=np.float64)}
-        np.savez_compressed(folder / self.name, imgs=self.image, boxes=self.boxes, **extra)
-        return folder / self.name
+        return write_input(folder, self.name, self.image, self.boxes, self.spacing)
 
 
 def brain_structures(nilearn_wheel: Path) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -40,13 +40,25 @@ def boxes_from_labels(labels: np.ndarray) -> np.ndarray:
     return np.concatenate([starts, stops], axis=1).reshape(n_labels, 2 * labels.ndim)
 
 
+def spacing_array(spacing: tuple[float, float, float] | None) -> dict[str, np.ndarray]:
+    """The `spacing` entry of a case file: float64 (3,), or nothing for a 2D case."""
+    return {} if spacing is None else {"spacing": np.array(spacing, dtype=np.float64)}
+
+
+def write_input(
+    folder: Path, name: str, image: np.ndarray, boxes: np.ndarray, spacing: tuple[float, float, float] | None
+) -> Path:
+    """Write an input case file `folder/name` (imgs, boxes[, spacing]) as the organisers do."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    np.savez_compressed(path, imgs=image, boxes=boxes, **spacing_array(spacing))
+    return path
+
+
 def write_case(out_dir: Path, case: DemoCase) -> Path:
     """Write one case's input file (imgs, boxes[, spacing]) and ground truth (gts[, spacing])."""
-    inputs, gts = out_dir / "inputs", out_dir / "gts"
-    inputs.mkdir(parents=True, exist_ok=True)
+    path = write_input(out_dir / "inputs", case.name, case.image, boxes_from_labels(case.labels), case.spacing)
+    gts = out_dir / "gts"
     gts.mkdir(parents=True, exist_ok=True)
-    extra = {} if case.spacing is None else {"spacing": np.array(case.spacing, dtype=np.float64)}
-    path = inputs / case.name
-    np.savez_compressed(path, imgs=case.image, boxes=boxes_from_labels(case.labels), **extra)
-    np.savez_compressed(gts / case.name, gts=case.labels.astype(np.uint16), **extra)
+    np.savez_compressed(gts / case.name, gts=case.labels.astype(np.uint16), **spacing_array(case.spacing))
     return path

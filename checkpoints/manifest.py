@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,16 +150,19 @@ def read_export(model: str, export_dir: Path = EXPORT_DIR) -> ExportRecord:
     return ExportRecord(model, raw["checkpoint"]["name"], raw["checkpoint"]["sha256"], files, raw.get("details", {}))
 
 
-def exported_files(model: str, fmt: str, export_dir: Path = EXPORT_DIR) -> dict[str, Path]:
-    """Paths of a model's exported files of one format by part, each verified (size, sha256) before use.
+def exported_files(
+    model: str, fmt: str, export_dir: Path = EXPORT_DIR, exclude: Collection[str] = ()
+) -> dict[str, Path]:
+    """Paths of a model's exported files of one format by part (but `exclude`), each verified (size, sha256).
 
     Hashing the ~60 MB of one format takes about 45 ms, read from disk, and leaves
-    the files in the page cache for the runtime that loads them next.
+    the files in the page cache for the runtime that loads them next; excluded
+    parts (ones another format replaces) are not read.
     """
     record = read_export(model, export_dir)
     if fmt not in record.files:
         raise ChecksumError(f"{model} has no {fmt} export here: run python -m inference.export --model {model} --check-data DIR")
-    return {part: entry.verify() for part, entry in record.files[fmt].items()}
+    return {part: entry.verify() for part, entry in record.files[fmt].items() if part not in exclude}
 
 
 def verify_export(model: str, export_dir: Path = EXPORT_DIR, manifest_path: Path = MANIFEST_PATH) -> ExportRecord:

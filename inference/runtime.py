@@ -25,9 +25,11 @@ def create_backend(
         raise ValueError(f"--checkpoint applies to --backend torch; for {backend} run "
                          "python -m inference.export --checkpoint PATH --check-data DIR first")
     if backend == "openvino":
-        files = exported_files(model, "openvino")
-        if precision == "int8":
-            files["encoder"] = exported_files(model, "openvino-int8")["encoder"]
+        if precision == "int8":  # the int8 encoder with the f32 decoder; the f32 encoder is not read
+            files = exported_files(model, "openvino", exclude=("encoder", "encoder_weights"))
+            files |= exported_files(model, "openvino-int8")
+        else:
+            files = exported_files(model, "openvino")
         return OpenVinoBackend(*(files[part] for part in PARTS), threads, precision, OPENVINO_CACHE_DIR)
     if backend == "onnxruntime":
         files = exported_files(model, "onnx")

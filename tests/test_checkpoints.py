@@ -72,6 +72,8 @@ def test_export_record_round_trip_and_what_makes_it_fail(tmp_path: Path) -> None
         verify_export("m", export_dir)
     with pytest.raises(ChecksumError, match="m.decoder.onnx: sha256"):  # the runtimes' way in checks too
         exported_files("m", "onnx", export_dir)
+    # A part another format replaces is neither returned nor read.
+    assert exported_files("m", "onnx", export_dir, exclude=("decoder",)) == {"encoder": files["encoder"]}
     with pytest.raises(ChecksumError, match="has not been exported here"):
         read_export("other", export_dir)
     with pytest.raises(ValueError, match="not in the export folder"):

@@ -3,7 +3,7 @@
 Prints one JSON line: seconds to load the models, the median encoder milliseconds per
 256x256 image, the median decoder milliseconds of one box on a new image (the decoder's
 image half and box half), and per box on an image already decoded (box half only) at
-several batch sizes.
+several batch sizes (OpenVINO's box half takes one box per call and loops over a batch).
 Run it as a fresh process per backend, with the threads the cases get.
 """
 

@@ -87,12 +87,9 @@ class ExportRecord:
 
 
 def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
+    """Hex sha256 of a file, read in chunks into one reused buffer."""
     with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def checkpoints(manifest_path: Path = MANIFEST_PATH) -> dict[str, Checkpoint]:

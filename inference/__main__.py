@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 
 from casefiles import discover_cases, ignored_entries
-from inference.backends import PRECISIONS
+from inference.backends import PRECISIONS, without_openvino_conversion_tools
 from inference.config import MODEL_CONFIGS
 from inference.interrupts import Interrupted, stop_on_signals
 from inference.io import prepare_output_dir
@@ -206,4 +206,5 @@ def report(
 
 
 if __name__ == "__main__":
+    without_openvino_conversion_tools()
     sys.exit(main())

@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from benchmarks.reference import sam_form_decode
 from inference.build import CheckpointError, build_model, load_checkpoint, parameter_counts
 from inference.config import get_config
 from inference.modeling.lite_medsam import LiteMedSAM
+from inference.io import load_case
 from inference.modeling.transformer import Attention
+from inference.transforms import preprocess
 
 
 def test_litemedsam_parameter_counts_match_the_published_model() -> None:
@@ -131,17 +134,35 @@ def test_attention_without_projecting_the_image_side_is_the_same_arithmetic() ->
                                    _projected_forms(attention, image, tokens, tokens), atol=1e-12, rtol=0)
 
 
-def test_the_decoders_transformer_equals_sams_projected_form(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Both two-way blocks and the final attention of LiteMedSAM's decoder, for 3 boxes on one image."""
-    torch.manual_seed(1)
-    transformer = build_model("litemedsam").mask_decoder.transformer.double()
-    image, image_pe = torch.randn(2, 1, 256, 64, 64, dtype=torch.float64)
-    tokens = torch.randn(3, 7, 256, dtype=torch.float64)
+def test_the_decoder_equals_sams_arithmetic(lite_medsam_checkpoint: Path, demo_data: Path) -> None:
+    """Shared image half, reordered attention, token-layout upscaling and one mask against SAM's form, in float64.
+
+    The embedding is the real encoder's of a real demo image; the SAM form is the
+    benchmark reference's (all projections, transposed convolutions, four masks).
+    """
+    model = build_model("litemedsam", lite_medsam_checkpoint)
+    case = load_case(demo_data / "inputs" / "2DBox_Microscope_0001.npz")
+    model_input, _ = preprocess(case.image, model.config.image_size)
+    boxes = torch.tensor([[10.0, 20.0, 120.0, 200.0], [50.0, 60.0, 70.0, 90.0], [0.0, 0.0, 255.0, 255.0]])
     with torch.no_grad():
-        queries, keys = transformer(image, image_pe, tokens)
-        monkeypatch.setattr(Attention, "attend_few_queries", _projected_forms)
-        monkeypatch.setattr(Attention, "attend_few_keys", _projected_forms)
-        projected_queries, projected_keys = transformer(image, image_pe, tokens)
-    assert keys.shape == (3, 4096, 256)
-    torch.testing.assert_close(queries, projected_queries, atol=1e-10, rtol=0)
-    torch.testing.assert_close(keys, projected_keys, atol=1e-10, rtol=0)
+        embedding = model.image_encoder(torch.from_numpy(model_input)).double()
+        model = model.double()
+        logits, iou = model.decode(embedding, boxes.double())
+        sam_logits, sam_iou = sam_form_decode(model, embedding, boxes.double())
+    assert logits.shape == (3, 1, 256, 256) and sam_logits.shape == (3, 4, 256, 256)
+    assert (logits > 0).any() and (logits < 0).any()
+    torch.testing.assert_close(logits, sam_logits[:, :1], atol=1e-9, rtol=0)
+    torch.testing.assert_close(iou, sam_iou[:, :1], atol=1e-12, rtol=0)
+
+
+def test_upscaling_in_token_layout_is_the_transposed_convolutions() -> None:
+    """upscaled_masks equals output_upscaling on the (B, C, h, w) map followed by the hypernetwork product."""
+    torch.manual_seed(2)
+    decoder = build_model("litemedsam").mask_decoder.double()
+    src = torch.randn(2, 16 * 12, 256, dtype=torch.float64)
+    hyper_in = torch.randn(2, 3, 32, dtype=torch.float64)
+    with torch.no_grad():
+        upscaled = decoder.output_upscaling(src.transpose(1, 2).reshape(2, 256, 16, 12))
+        expected = (hyper_in @ upscaled.flatten(2)).view(2, 3, 64, 48)
+        actual = decoder.upscaled_masks(src, hyper_in, 16, 12)
+    torch.testing.assert_close(actual, expected, atol=1e-12, rtol=0)

@@ -25,7 +25,8 @@ class PositionEmbeddingRandom(nn.Module):
 
     def dense(self, size: int) -> torch.Tensor:
         """Encoding of every cell centre of a size x size grid, as (C, size, size)."""
-        centres = (torch.arange(size, dtype=torch.float32, device=self.positional_encoding_gaussian_matrix.device) + 0.5) / size
+        matrix = self.positional_encoding_gaussian_matrix
+        centres = (torch.arange(size, dtype=matrix.dtype, device=matrix.device) + 0.5) / size
         y, x = torch.meshgrid(centres, centres, indexing="ij")
         return self.encode(torch.stack([x, y], dim=-1)).permute(2, 0, 1)
 
@@ -67,10 +68,14 @@ class PromptEncoder(nn.Module):
         return embedding + corner_kind.unsqueeze(0)
 
     def dense_embedding(self) -> torch.Tensor:
-        """The dense embedding of 'no mask prompt', (1, C, h, w): the same for every box."""
-        size = self.embedding_size
-        return self.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, size, size)
+        """The dense embedding of 'no mask prompt', (1, C, 1, 1): the same for every box and every cell.
+
+        Added to a (1, C, h, w) embedding it broadcasts, so exported graphs hold C
+        numbers instead of the (C, h, w) map.
+        """
+        return self.no_mask_embed.weight.reshape(1, -1, 1, 1)
 
     def forward(self, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return sparse (B, 2, C) and dense (B, C, h, w) prompt embeddings for box prompts."""
-        return self.embed_boxes(boxes), self.dense_embedding().expand(boxes.shape[0], -1, -1, -1)
+        size = self.embedding_size
+        return self.embed_boxes(boxes), self.dense_embedding().expand(boxes.shape[0], -1, size, size)

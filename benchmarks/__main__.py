@@ -3,12 +3,13 @@
 For each case: seconds of the reference (benchmarks.reference: torch eager, slices
 re-encoded per box, one box per call of SAM's decoder arithmetic) and of our default
 path (python -m inference), their ratio, peak RSS, the default path's breakdown from
-its --profile (start-up: the lesser of our path's two runs), and the per-object Dice between the reference's masks and ours. The Dice
-compares like with like: our path with the baseline's propagation boxes
-(--propagation baseline), so that it measures what the runtimes change; the default
-clipped propagation changes 3D masks on purpose. Before the cases, the raw
-single-call latency of every backend and precision, measured in the same run.
-Nothing else should run on the machine meanwhile: the figures are ratios, not times.
+its --profile (start-up: the lesser of our path's two runs), and the per-object Dice
+between the reference's masks and ours. The Dice compares like with like: our path
+with the baseline's propagation boxes (--propagation baseline), so that it measures
+what the runtimes change; the default clipped propagation changes 3D masks on purpose.
+Before the cases, the raw single-call latency of every backend and precision,
+measured in the same run. Nothing else should run on the machine meanwhile: the
+figures are ratios, not times.
 """
 
 from __future__ import annotations

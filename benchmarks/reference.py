@@ -21,8 +21,8 @@ from casefiles import discover_cases
 from checkpoints.manifest import checkpoint_for
 from inference.backends import TorchBackend
 from inference.build import build_model
-from inference.modeling.lite_medsam import LiteMedSAM
 from inference.io import load_case, new_label_map, paint, write_segmentation
+from inference.modeling.lite_medsam import LiteMedSAM
 from inference.predictor import BoxPredictor, ImageEmbedding, segment_image
 from inference.propagation import Propagation
 from inference.volume import segment_volume_by_box

@@ -40,12 +40,7 @@ def sam_form_decode(model: LiteMedSAM, embedding: torch.Tensor, boxes: torch.Ten
     batch, chans, h, w = src.shape
     queries, keys, key_pe = tokens, src.flatten(2).permute(0, 2, 1), pos.flatten(2).permute(0, 2, 1)
     for block in transformer.layers:
-        if block.skip_first_layer_pe:
-            queries = block.self_attn(queries, queries, queries)
-        else:
-            q = queries + tokens
-            queries = queries + block.self_attn(q, q, queries)
-        queries = block.norm1(queries)
+        queries = block.token_self_attention(queries, tokens)
         q, k = queries + tokens, keys + key_pe
         queries = block.norm2(queries + block.cross_attn_token_to_image(q, k, keys))
         queries = block.norm3(queries + block.mlp(queries))

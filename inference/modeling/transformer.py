@@ -122,6 +122,15 @@ class TwoWayAttentionBlock(nn.Module):
         token_to_image, image_to_token = self.cross_attn_token_to_image, self.cross_attn_image_to_token
         return token_to_image.k_proj(k), token_to_image.v_proj(keys), image_to_token.q_proj(k)
 
+    def token_self_attention(self, queries: torch.Tensor, query_pe: torch.Tensor) -> torch.Tensor:
+        """The block's first step: the tokens attend to each other (without their encoding in the first block)."""
+        if self.skip_first_layer_pe:
+            queries = self.self_attn(queries, queries, queries)
+        else:
+            q = queries + query_pe
+            queries = queries + self.self_attn(q, q, queries)
+        return self.norm1(queries)
+
     def forward(
         self,
         queries: torch.Tensor,
@@ -136,13 +145,7 @@ class TwoWayAttentionBlock(nn.Module):
         image side is not projected again; without, the cross attentions run in the
         forms that never project the 64x64 image side (attend_few_queries, attend_few_keys).
         """
-        if self.skip_first_layer_pe:
-            queries = self.self_attn(queries, queries, queries)
-        else:
-            q = queries + query_pe
-            queries = queries + self.self_attn(q, q, queries)
-        queries = self.norm1(queries)
-
+        queries = self.token_self_attention(queries, query_pe)
         token_to_image, image_to_token = self.cross_attn_token_to_image, self.cross_attn_image_to_token
         if image_projections is None:
             attended = token_to_image.attend_few_queries(queries + query_pe, keys + key_pe, keys)

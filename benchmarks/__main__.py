@@ -1,4 +1,4 @@
-"""Our default path against the baseline algorithm, each case a fresh process on one thread: `python -m benchmarks`.
+"""Our default path against the baseline algorithm, each case a fresh process on one pinned core: `python -m benchmarks`.
 
 For each case: seconds of the reference (benchmarks.reference: torch eager, slices
 re-encoded per box, one box per call of SAM's decoder arithmetic) and of our default
@@ -8,8 +8,10 @@ between the reference's masks and ours. The Dice compares like with like: our pa
 with the baseline's propagation boxes (--propagation baseline), so that it measures
 what the runtimes change; the default clipped propagation changes 3D masks on purpose.
 Before the cases, the raw single-call latency of every backend and precision,
-measured in the same run. Nothing else should run on the machine meanwhile: the
-figures are ratios, not times.
+measured in the same run. The benchmark and every process it starts are pinned to
+as many cores as --threads (the last of the allowed ones), so that background
+threads compete for the same core, as under `docker run --cpus=1`. Nothing else
+should run on the machine meanwhile: the figures are ratios, not times.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -97,7 +100,7 @@ def report(latency: dict, rows: list[dict], ours: tuple[str, str] = DEFAULT) -> 
         lines.append(f"| {backend} {precision} | {r['load_s']:.2f} | {r['encoder_ms']:.0f} | "
                      f"{r['decoder_new_image_ms']:.1f} | {per_box} |")
     raw = latency[ours]
-    lines += ["", f"## Cases (fresh process each, one thread; ours: {' '.join(ours)})", "",
+    lines += ["", f"## Cases (fresh process each, one thread, pinned core; ours: {' '.join(ours)})", "",
               "| case | reference s | ours s | speed-up | peak MB ref / ours | object Dice vs reference, min / mean |",
               "| --- | --- | --- | --- | --- | --- |"]
     for r in rows:
@@ -138,6 +141,13 @@ def report(latency: dict, rows: list[dict], ours: tuple[str, str] = DEFAULT) -> 
     return "\n".join(lines) + "\n"
 
 
+def pin_to_cores(count: int) -> list[int]:
+    """Restrict this process, and every process it starts, to the last `count` of its allowed cores."""
+    chosen = sorted(os.sched_getaffinity(0))[-count:]
+    os.sched_setaffinity(0, chosen)
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print its Markdown and save it (with raw JSON) under --out."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
@@ -154,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no cases in {args.inputs}", file=sys.stderr)
         return 2
     python = sys.executable
+    print(f"pinned to core(s) {pin_to_cores(args.threads)}", file=sys.stderr)
     latency = raw_latencies(python, args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.out) as scratch:

@@ -114,9 +114,9 @@ def test_one_prepared_image_serves_every_box_as_a_full_decode_of_each(name: str)
     assert full.shape == (3, 3, 256, 256) and full_iou.shape == (3, 3)
 
 
-def _projected_forms(attention: Attention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_projected: bool = False):
+def _projected_forms(attention: Attention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
     """The attention as SAM writes it: project q, k and v, attend, project the output."""
-    return attention.attend(q if q_projected else attention.q_proj(q), attention.k_proj(k), attention.v_proj(v))
+    return attention.attend(attention.q_proj(q), attention.k_proj(k), attention.v_proj(v))
 
 
 def test_attention_without_projecting_the_image_side_is_the_same_arithmetic() -> None:
@@ -130,7 +130,8 @@ def test_attention_without_projecting_the_image_side_is_the_same_arithmetic() ->
                                    _projected_forms(attention, tokens, image, values), atol=1e-12, rtol=0)
         torch.testing.assert_close(attention.attend_few_keys(image, tokens, tokens),
                                    _projected_forms(attention, image, tokens, tokens), atol=1e-12, rtol=0)
-        torch.testing.assert_close(attention.attend_few_keys(attention.q_proj(image), tokens, tokens, q_projected=True),
+        q_columns = attention.q_proj(image).transpose(1, 2)
+        torch.testing.assert_close(attention.attend_few_keys_projected(q_columns, tokens, tokens),
                                    _projected_forms(attention, image, tokens, tokens), atol=1e-12, rtol=0)
 
 

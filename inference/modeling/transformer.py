@@ -21,8 +21,11 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(embedding_dim, internal_dim)
         self.v_proj = nn.Linear(embedding_dim, internal_dim)
         self.out_proj = nn.Linear(internal_dim, embedding_dim)
+        # Scores are scaled on the few tokens' side of each product, never on the 64x64 image's.
+        self.scale = 1 / math.sqrt(internal_dim // num_heads)
 
-    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
+    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, heads x width) -> (B, heads, T, width)."""
         batch, tokens, chans = x.shape
         return x.reshape(batch, tokens, self.num_heads, chans // self.num_heads).transpose(1, 2)
 
@@ -31,10 +34,24 @@ class Attention(nn.Module):
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Attention of already projected q, k, v; a batch of 1 broadcasts against a batch of B."""
-        q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)
+        q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
         attn = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
         out = attn.softmax(dim=-1) @ v
         batch, heads, tokens, per_head = out.shape
+        return self.out_proj(out.transpose(1, 2).reshape(batch, tokens, heads * per_head))
+
+    def attend_projected_image(self, q: torch.Tensor, k_columns: torch.Tensor, v_heads: torch.Tensor) -> torch.Tensor:
+        """forward(q, k, v) with the many keys and values already projected and laid out per head.
+
+        k_columns is k_proj(k).transpose(1, 2), (1, internal width, N); v_heads is
+        v_proj(v) split in heads, (1, H, N, d): the layouts the products take, so
+        no box has to transpose the image side.
+        """
+        q = self.split_heads(self.q_proj(q))  # (B, H, T, d)
+        batch, heads, tokens, per_head = q.shape
+        k_heads = k_columns.view(k_columns.shape[0], heads, per_head, -1)  # (1, H, d, N)
+        attn = ((q * self.scale) @ k_heads).softmax(dim=-1)
+        out = attn @ v_heads  # (B, H, T, d)
         return self.out_proj(out.transpose(1, 2).reshape(batch, tokens, heads * per_head))
 
     def _per_head(self, layer: nn.Linear) -> torch.Tensor:
@@ -50,37 +67,50 @@ class Attention(nn.Module):
         The same arithmetic reordered: (heads x queries) products per key instead of
         the projections' (3 x internal width).
         """
-        q = self._split_heads(self.q_proj(q))  # (B, H, T, d)
+        q = self.split_heads(self.q_proj(q))  # (B, H, T, d)
         batch, heads, tokens, per_head = q.shape
-        q_in = (q @ self._per_head(self.k_proj)).reshape(batch, heads * tokens, -1)  # (B, H*T, C)
-        attn = ((q_in @ k.transpose(-2, -1)) / math.sqrt(per_head)).softmax(dim=-1)  # (B, H*T, N)
+        q_in = ((q * self.scale) @ self._per_head(self.k_proj)).reshape(batch, heads * tokens, -1)  # (B, H*T, C)
+        attn = (q_in @ k.transpose(-2, -1)).softmax(dim=-1)  # (B, H*T, N)
         mixed = (attn @ v).view(batch, heads, tokens, -1)  # (B, H, T, C)
         out = mixed @ self._per_head(self.v_proj).transpose(-2, -1) + self.v_proj.bias.view(heads, 1, per_head)
         return self.out_proj(out.transpose(1, 2).reshape(batch, tokens, heads * per_head))
 
-    def attend_few_keys(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_projected: bool = False) -> torch.Tensor:
-        """forward(q, k, v) for many queries over a few keys, without projecting the many outputs.
+    def attend_few_keys(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """forward(q, k, v) for many queries over a few keys, without projecting the many queries or outputs.
+
+        The score (W_q,h x + b_q,h) . k_h is x . (W_q,h^T k_h) + b_q,h . k_h, so the
+        queries are never projected; _mix_few_keys does the rest.
+        """
+        k = self.split_heads(self.k_proj(k)) * self.scale  # (B, H, T, d)
+        batch, heads, tokens, per_head = k.shape
+        key_in = (k @ self._per_head(self.q_proj)).reshape(batch, heads * tokens, -1)  # (B, H*T, C)
+        key_bias = (k @ self.q_proj.bias.view(heads, per_head, 1)).reshape(batch, heads * tokens, 1)
+        scores = key_in @ q.transpose(-2, -1) + key_bias  # (B, H*T, N)
+        return self._mix_few_keys(scores.view(batch, heads, tokens, -1), v)
+
+    def attend_few_keys_projected(self, q_columns: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """attend_few_keys for queries already projected, as columns: q_columns is q_proj(q).transpose(1, 2)."""
+        k = self.split_heads(self.k_proj(k)) * self.scale  # (B, H, T, d)
+        batch, heads, tokens, per_head = k.shape
+        scores = k @ q_columns.view(q_columns.shape[0], heads, per_head, -1)  # (B, H, T, N)
+        return self._mix_few_keys(scores, v)
+
+    def _mix_few_keys(self, scores: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Softmax of (B, H, T, N) scaled scores over the T keys, and the output: sum_h attn_h (v_h W_o,h^T) + bias.
 
         Each head's values go through that head's slice of the output projection
         before they are mixed, so every query mixes (heads x keys) rows of full
-        width: sum_h attn_h (v_h W_o,h^T), plus the bias. Unless `q_projected`, the
-        queries are not projected either: the score (W_q,h x + b_q,h) . k_h is
-        x . (W_q,h^T k_h) + b_q,h . k_h.
+        width. The scores stay with the queries last, so the softmax over a few
+        keys runs along the long axis (one thread, N=4096, T=7: 1.4 ms less than
+        a softmax over the last axis of (N, H, T)).
         """
-        k = self._split_heads(self.k_proj(k))  # (B, H, T, d)
-        v = self._split_heads(self.v_proj(v))
-        batch, heads, tokens, per_head = k.shape
-        if q_projected:
-            scores = self._split_heads(q) @ k.transpose(-2, -1)  # (B, H, N, T)
-        else:
-            key_in = (k @ self._per_head(self.q_proj)).reshape(batch, heads * tokens, -1)  # (B, H*T, C)
-            key_bias = (k @ self.q_proj.bias.view(heads, per_head, 1)).reshape(batch, 1, heads * tokens)
-            scores = (q @ key_in.transpose(-2, -1) + key_bias).unflatten(-1, (heads, tokens)).transpose(1, 2)
-        attn = (scores / math.sqrt(per_head)).softmax(dim=-1)
-        attn = attn.transpose(1, 2).flatten(-2)  # (B, N, H*T)
+        batch, heads, tokens, _ = scores.shape
+        per_head = self.v_proj.out_features // heads
+        attn = scores.softmax(dim=2).reshape(batch, heads * tokens, -1)  # (B, H*T, N)
+        v = self.split_heads(self.v_proj(v))  # (B, H, T, d)
         out_weights = self.out_proj.weight.view(self.out_proj.weight.shape[0], heads, per_head).permute(1, 2, 0)
         head_values = (v @ out_weights).reshape(batch, heads * tokens, -1)  # (B, H*T, C)
-        return attn @ head_values + self.out_proj.bias
+        return attn.transpose(-2, -1) @ head_values + self.out_proj.bias
 
 
 class MLPBlock(nn.Module):
@@ -115,12 +145,16 @@ class TwoWayAttentionBlock(nn.Module):
     def project_image(self, keys: torch.Tensor, key_pe: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The block's projections of the image side: key and value of token-to-image, query of image-to-token.
 
+        They come in the layouts the products take: the key and query as columns
+        (1, internal width, h*w), the value split in heads (1, heads, h*w, width per head).
+
         In the first block they depend on the image alone, so one image's projections
         serve every box prompted on it.
         """
         k = keys + key_pe
         token_to_image, image_to_token = self.cross_attn_token_to_image, self.cross_attn_image_to_token
-        return token_to_image.k_proj(k), token_to_image.v_proj(keys), image_to_token.q_proj(k)
+        return (token_to_image.k_proj(k).transpose(1, 2), token_to_image.split_heads(token_to_image.v_proj(keys)),
+                image_to_token.q_proj(k).transpose(1, 2))
 
     def token_self_attention(self, queries: torch.Tensor, query_pe: torch.Tensor) -> torch.Tensor:
         """The block's first step: the tokens attend to each other (without their encoding in the first block)."""
@@ -151,7 +185,7 @@ class TwoWayAttentionBlock(nn.Module):
             attended = token_to_image.attend_few_queries(queries + query_pe, keys + key_pe, keys)
         else:
             image_k, image_v, _ = image_projections
-            attended = token_to_image.attend(token_to_image.q_proj(queries + query_pe), image_k, image_v)
+            attended = token_to_image.attend_projected_image(queries + query_pe, image_k, image_v)
         queries = self.norm2(queries + attended)
         queries = self.norm3(queries + self.mlp(queries))
 
@@ -159,7 +193,7 @@ class TwoWayAttentionBlock(nn.Module):
         if image_projections is None:
             attended = image_to_token.attend_few_keys(keys + key_pe, q, queries)
         else:
-            attended = image_to_token.attend_few_keys(image_projections[2], q, queries, q_projected=True)
+            attended = image_to_token.attend_few_keys_projected(image_projections[2], q, queries)
         keys = self.norm4(keys + attended)
         return queries, keys
 

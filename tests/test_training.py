@@ -16,7 +16,7 @@ from training.cache import build_cache
 from training.data import SliceDataset, discover_slices
 from training.distill import DistillConfig, run_distillation, select_items
 from training.init import default_block_map, initialise_student, parse_block_map
-from training.loop import TrainConfig, train
+from training.loop import TrainConfig, train, training_device
 from training.stages import LocalStageTask
 
 
@@ -111,6 +111,34 @@ def test_local_stage_lowers_loss_and_resumes_bit_exact(demo_cache, teacher_state
     final = torch.load(tmp_path / "resumed" / "student.pt", weights_only=True)
     for key, value in straight.student.state_dict().items():
         assert torch.equal(final[key], value), key
+
+
+def test_training_device_follows_what_torch_sees() -> None:
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert training_device("auto").type == expected and training_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="--device cuda, but torch sees no GPU"):
+            training_device("cuda")
+    with pytest.raises(ValueError, match="auto, cpu or cuda"):
+        training_device("gpu")
+
+
+def test_device_script_brings_back_weights_summary_and_metrics(demo_data, tmp_path):
+    """scripts/distill_on_device.sh, run here on the CPU: a whole short run, with its results in OUT."""
+    out = tmp_path / "out"
+    env = {"PATH": "/usr/bin:/bin", "OUT": str(out), "DEVICE": "cpu", "PYTHON": sys.executable, "TMPDIR": str(tmp_path)}
+    steps = ["--max-items", "2", "--boxes-per-image", "2"]
+    for stage in ("local", "encoder", "decoder"):
+        steps += [f"--{stage}-steps", "1", f"--{stage}-batch", "1"]
+    subprocess.run(["sh", "scripts/distill_on_device.sh", str(demo_data / "inputs"), *steps],
+                   cwd=Path(__file__).resolve().parents[1], env=env, check=True, capture_output=True)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["decoder.metrics.csv", "encoder.metrics.csv", "stage0.metrics.csv", "stage2.metrics.csv",
+                     "summary.json", "swiftmedsam_v2.pth"]
+    with (out / "decoder.metrics.csv").open(newline="") as handle:
+        assert [row["step"] for row in csv.DictReader(handle)] == ["1"]
+    weights = torch.load(out / "swiftmedsam_v2.pth", weights_only=True)
+    assert "mask_decoder.transformer.layers.0.mlp.lin1.weight" in weights
 
 
 def test_distilled_checkpoint_runs_in_the_inference_cli(demo_data, demo_cache, tmp_path):

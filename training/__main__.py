@@ -2,7 +2,8 @@
 
 Runs the stages in order (teacher cache, each changed encoder stage, encoder,
 decoder, export); `--only` runs some of them. Under `torchrun` every stage but the
-cache and the export trains with DistributedDataParallel (gloo).
+cache and the export trains with DistributedDataParallel (NCCL between GPUs, gloo
+between CPU processes). `--device auto` trains on a GPU where torch sees one.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from checkpoints.manifest import checkpoint_for
 from inference.config import MODEL_CONFIGS
 from training.distill import DistillConfig, run_distillation, stage_names
 from training.init import parse_block_map
-from training.loop import TrainConfig, init_distributed
+from training.loop import TrainConfig, init_distributed, training_device
 
 
 def _stage_args(parser: argparse.ArgumentParser, name: str, steps: int, batch: int, lr: float) -> None:
@@ -49,6 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast for the student: faster on this CPU, but it moves the encoder loss by about 7%%")
     parser.add_argument("--threads", type=int, help="torch threads per process")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                        help="auto: this rank's GPU where torch sees one, else the CPU")
     parser.add_argument("--no-progress", action="store_true")
     return parser.parse_args(argv)
 
@@ -76,10 +79,11 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     if args.only and (unknown := set(args.only) - set(stage_names(args.student))):
         raise SystemExit(f"unknown stage(s) {sorted(unknown)}; stages: {' '.join(stage_names(args.student))}")
-    init_distributed()
+    device = training_device(args.device)
+    init_distributed(device)
     teacher = args.teacher or checkpoint_for("litemedsam").path
     summary = run_distillation(args.data, args.run_dir, teacher, config_from_args(args), args.resume, args.only,
-                               not args.no_progress)
+                               not args.no_progress, device)
     print(json.dumps({k: summary[k] for k in ("stages", "export") if k in summary}, indent=1))
 
 

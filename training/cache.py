@@ -67,6 +67,8 @@ def _shapes(model: LiteMedSAM, layers: list[int]) -> dict[str, tuple[tuple[int, 
 
 @torch.no_grad()
 def _activations(model: LiteMedSAM, images: torch.Tensor, layers: list[int]) -> dict[str, torch.Tensor]:
+    """The teacher's embedding and the outputs of `layers` for CPU `images`, run on the teacher's device, on the CPU."""
+    images = images.to(next(model.parameters()).device)
     captured: dict[str, torch.Tensor] = {}
     hooks = [
         model.image_encoder.layers[i].register_forward_hook(
@@ -79,7 +81,7 @@ def _activations(model: LiteMedSAM, images: torch.Tensor, layers: list[int]) -> 
     finally:
         for hook in hooks:
             hook.remove()
-    return captured
+    return {name: tensor.cpu() for name, tensor in captured.items()}
 
 
 def build_cache(

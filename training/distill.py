@@ -94,12 +94,13 @@ def run_distillation(
     resume: bool = False,
     only: list[str] | None = None,
     progress: bool = True,
+    device: torch.device = torch.device("cpu"),
 ) -> dict:
-    """Run (or resume) every stage, or only the named ones; return the run summary."""
+    """Run (or resume) every stage, or only the named ones, with teacher and student on `device`; return the summary."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     rank, world_size = world()
-    teacher = build_model("litemedsam", teacher_checkpoint)
+    teacher = build_model("litemedsam", teacher_checkpoint).to(device)
     summary_path = run_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if resume and summary_path.is_file() else {}
     summary.update({"student": cfg.student, "data": [str(d) for d in data], "config": asdict(cfg)})
@@ -110,6 +111,7 @@ def run_distillation(
     summary["slices"], summary["cache_items"] = len(refs), len(items)
 
     student, report = initialise_student(teacher.state_dict(), cfg.student, cfg.block_map)
+    student.to(device)
     if rank == 0:
         (run_dir / "init_report.txt").write_text(report.summary() + "\n")
     cache_dir = run_dir / "cache"
@@ -131,7 +133,7 @@ def run_distillation(
                 student.load_state_dict(torch.load(previous, map_location="cpu", weights_only=True))
             if wanted and rank == 0:
                 path = run_dir / output_name(cfg.student)
-                summary["export"] = {"path": str(path), **export_state(student, cache, path, cfg.export_items)}
+                summary["export"] = {"path": str(path), **export_state(student.cpu(), cache, path, cfg.export_items)}
             continue
         folder = run_dir / name
         if previous is not None:

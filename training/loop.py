@@ -3,8 +3,10 @@
 A stage is a `Task`: an nn.Module holding the student (`task.student`) whose
 trainable parameters have requires_grad set, with `batch(indices, generator)`
 building a batch and `forward(batch)` returning named losses ('loss' is optimised).
+Batches are built on the CPU and moved to the device of the student's weights.
 Data order, augmentation and box sampling are functions of (seed, step, rank),
-so a run resumed from a checkpoint repeats the uninterrupted run bit for bit.
+so a run resumed from a checkpoint repeats the uninterrupted run bit for bit (on
+the CPU; GPU kernels need not be deterministic).
 """
 
 from __future__ import annotations
@@ -53,10 +55,28 @@ def world() -> tuple[int, int]:
     return 0, 1
 
 
-def init_distributed() -> None:
-    """Join the torchrun process group (gloo: CPU) when WORLD_SIZE > 1."""
+def training_device(name: str = "auto") -> torch.device:
+    """The device to train on: 'cpu', 'cuda' (this torchrun rank's GPU) or 'auto' (a GPU where there is one)."""
+    if name not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {name!r}")
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise RuntimeError("--device cuda, but torch sees no GPU here")
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def init_distributed(device: torch.device) -> None:
+    """Join the torchrun process group when WORLD_SIZE > 1: NCCL between GPUs, gloo between CPU processes."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("gloo")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """A batch built on the CPU, on `device`."""
+    return {name: tensor.to(device, non_blocking=True) for name, tensor in batch.items()}
 
 
 def batch_indices(step: int, batch_size: int, n_items: int, seed: int, rank: int, world_size: int) -> list[int]:
@@ -123,7 +143,11 @@ def train(
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = _scheduler(optimizer, cfg)
     task.eval()  # batch norm keeps its running statistics
-    model = DistributedDataParallel(task) if world_size > 1 else task
+    device = params[0].device
+    if world_size == 1:
+        model = task
+    else:
+        model = DistributedDataParallel(task, device_ids=[device.index] if device.type == "cuda" else None)
     step, elapsed = 0, 0.0
     checkpoint_path = folder / CHECKPOINT
     if resume and checkpoint_path.is_file():
@@ -150,7 +174,8 @@ def train(
         start = time.perf_counter()
         generator = step_generator(cfg.seed, step, rank)
         batch = task.batch(batch_indices(step, cfg.batch_size, n_items, cfg.seed, rank, world_size), generator)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        batch = to_device(batch, device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             losses = model(batch)
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()

@@ -9,6 +9,7 @@ from torch.nn import functional as F
 from inference.modeling.lite_medsam import LiteMedSAM
 from training.cache import TeacherCache
 from training.data import IMAGE_SIZE, jitter_boxes
+from training.loop import to_device
 
 
 def relative_mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -59,8 +60,9 @@ class LocalStageTask(_Task):
             bn.reset_running_stats()
             bn.momentum = None  # a cumulative average over all calibration batches
             bn.train()
+        device = self.batchnorms[0].running_mean.device if self.batchnorms else torch.device("cpu")
         for begin in range(0, len(indices), batch_size):
-            self(self.batch(indices[begin : begin + batch_size], torch.Generator()))
+            self(to_device(self.batch(indices[begin : begin + batch_size], torch.Generator()), device))
         for bn, momentum in zip(self.batchnorms, momenta):
             bn.momentum = momentum
             bn.eval()
@@ -153,7 +155,7 @@ class DecoderTask(_Task):
         }
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        with torch.no_grad(), torch.autocast("cpu", enabled=False):
+        with torch.no_grad(), torch.autocast(batch["embeddings"].device.type, enabled=False):
             teacher_logits, teacher_iou = self.teacher_decode(batch["embeddings"], batch["boxes"])
         logits, iou = self.student.decode(batch["embeddings"], batch["boxes"])
         logits, iou = logits.float(), iou.float()

@@ -28,8 +28,10 @@ rm -f "$log"
 "$PY" -m checkpoints fetch
 # The demo cases are the export's check images (and the demo's inputs).
 [ -d demo_data/inputs ] || "$PY" -m demo --out demo_data
-if ! "$PY" -m checkpoints verify --exported >/dev/null 2>&1; then
-    echo "[setup] exporting LiteMedSAM to ONNX and OpenVINO IR (a few minutes, once)" >&2
+if ! "$PY" -m checkpoints verify --exported >/dev/null 2>&1 || [ ! -f checkpoints/exported/swiftmedsam-v2.json ]; then
+    echo "[setup] exporting LiteMedSAM and SwiftMedSAM-v2 to ONNX and OpenVINO IR (a few minutes, once)" >&2
     "$PY" -m inference.export --model litemedsam --check-data demo_data/inputs
+    # Our distilled student: f32 and bf16 only (its int8 encoder is not calibrated).
+    "$PY" -m inference.export --model swiftmedsam-v2 --check-data demo_data/inputs --no-int8
     "$PY" -m checkpoints verify --exported
 fi

@@ -67,7 +67,7 @@ def _shapes(model: LiteMedSAM, layers: list[int]) -> dict[str, tuple[tuple[int, 
 
 @torch.no_grad()
 def _activations(model: LiteMedSAM, images: torch.Tensor, layers: list[int]) -> dict[str, torch.Tensor]:
-    """The teacher's embedding and the outputs of `layers` for CPU `images`, run on the teacher's device, on the CPU."""
+    """The teacher's embedding and `layers` outputs for `images`, computed on its device and returned on the CPU."""
     images = images.to(next(model.parameters()).device)
     captured: dict[str, torch.Tensor] = {}
     hooks = [

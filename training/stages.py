@@ -60,7 +60,7 @@ class LocalStageTask(_Task):
             bn.reset_running_stats()
             bn.momentum = None  # a cumulative average over all calibration batches
             bn.train()
-        device = self.batchnorms[0].running_mean.device if self.batchnorms else torch.device("cpu")
+        device = next(self.student.parameters()).device
         for begin in range(0, len(indices), batch_size):
             self(to_device(self.batch(indices[begin : begin + batch_size], torch.Generator()), device))
         for bn, momentum in zip(self.batchnorms, momenta):

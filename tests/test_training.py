@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from checkpoints.manifest import checkpoint_for
-from training.cache import build_cache
-from training.data import SliceDataset, discover_slices
+from inference.build import build_model
+from training.cache import build_cache, digest, open_student_embeddings
+from training.data import Augment, SliceDataset, augment, crop_boxes, discover_slices, label_boxes
 from training.distill import DistillConfig, run_distillation, select_items
 from training.init import default_block_map, initialise_student, parse_block_map
 from training.loop import TrainConfig, train, training_device
@@ -31,8 +32,6 @@ def teacher_state() -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def teacher(teacher_state):
-    from inference.build import build_model
-
     return build_model("litemedsam", checkpoint_for("litemedsam").path)
 
 
@@ -78,6 +77,43 @@ def demo_cache(demo_data: Path, teacher, tmp_path_factory):
     refs = discover_slices(demo_data / "inputs")
     items = select_items(len(refs), 2)
     return build_cache(teacher, SliceDataset(refs), items, [0, 2], tmp_path_factory.mktemp("cache"), progress=False)
+
+
+def test_crop_boxes_clip_and_drop():
+    boxes = np.array([[10, 10, 20, 20], [0, 0, 5, 5], [45, 30, 80, 90]])
+    assert crop_boxes(boxes, top=8, left=8, height=40, width=40).tolist() == [[2, 2, 12, 12], [37, 22, 39, 39]]
+
+
+def test_crops_and_colour_of_real_images(demo_data):
+    """A crop keeps every object box around what is left of its object; colour jitter tints only RGB images."""
+    case = np.load(demo_data / "inputs" / "2DBox_Microscope_0001.npz")
+    labels = np.load(demo_data / "gts" / "2DBox_Microscope_0001.npz")["gts"]
+    boxes, ids = label_boxes(labels)
+    plain = Augment(crop=1.0, flip=0.0, colour=0.0, gamma=(1.0, 1.0), noise_std=0.0)
+    for seed in range(4):
+        image, cropped, kept = augment(case["imgs"], labels, boxes, plain, np.random.default_rng(seed))
+        assert image.shape[:2] == cropped.shape and image.shape[0] < labels.shape[0]
+        visible, visible_ids = label_boxes(cropped)
+        assert len(kept) == len(visible)  # boxes of objects outside the crop are dropped
+        for (x0, y0, x1, y1), (a0, b0, a1, b1) in zip(kept, visible):
+            assert x0 <= a0 and y0 <= b0 and a1 <= x1 and b1 <= y1
+    grey = np.repeat(case["imgs"].mean(axis=2).astype(np.uint8)[..., None], 3, axis=2)
+    colour = Augment(crop=0.0, flip=0.0, colour=1.0, noise_std=0.0)
+    tinted = augment(grey, None, np.zeros((0, 4), int), colour, np.random.default_rng(1))[0]
+    assert not np.array_equal(tinted[..., 0], tinted[..., 1])
+    mr = np.load(demo_data / "inputs" / "3DBox_MR_0003.npz")["imgs"][10]
+    assert augment(mr, None, np.zeros((0, 4), int), colour, np.random.default_rng(1))[0].shape == mr.shape
+
+
+def test_2d_images_get_their_own_number_of_views(demo_data):
+    refs = discover_slices(demo_data / "inputs")
+    images = sum(ref.index is None for ref in refs)
+    dataset = SliceDataset(refs, views=2, views_2d=5)
+    assert images == 1 and len(dataset) == 2 * (len(refs) - images) + 5 * images
+    image = next(i for i, ref in enumerate(refs) if ref.index is None)
+    assert sorted(view for view, index in dataset.items if index == image) == [0, 1, 2, 3, 4]
+    first, second = (dataset[dataset.items.index((view, image))]["image"] for view in (1, 2))
+    assert not torch.equal(first, second)
 
 
 def _losses(folder: Path) -> list[str]:
@@ -141,6 +177,21 @@ def test_device_script_brings_back_weights_summary_and_metrics(demo_data, tmp_pa
     assert "mask_decoder.transformer.layers.0.mlp.lin1.weight" in weights
 
 
+def test_init_starts_from_an_earlier_student(demo_data, demo_cache, tmp_path):
+    """With --init and no stage trained, the exported student is the earlier one, tensor for tensor."""
+    earlier = checkpoint_for("swiftmedsam-v2").path
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "cache").symlink_to(demo_cache.folder)
+    cfg = DistillConfig(max_items=2, export_items=1, init=str(earlier))
+    summary = run_distillation([demo_data / "inputs"], run, checkpoint_for("litemedsam").path, cfg,
+                               only=["cache", "export"], progress=False)
+    exported = torch.load(summary["export"]["path"], weights_only=True)
+    published = torch.load(earlier, weights_only=True)
+    assert exported.keys() == published.keys()
+    assert all(torch.equal(exported[k].float(), published[k].float()) for k in published)
+
+
 def test_distilled_checkpoint_runs_in_the_inference_cli(demo_data, demo_cache, tmp_path):
     run = tmp_path / "run"
     # The module's cache holds the same two samples, so the pipeline finds it complete.
@@ -151,9 +202,20 @@ def test_distilled_checkpoint_runs_in_the_inference_cli(demo_data, demo_cache, t
         decoder=TrainConfig(steps=2, batch_size=1, progress=False), boxes_per_image=2, export_items=1,
     )
     summary = run_distillation([demo_data / "inputs"], run, checkpoint_for("litemedsam").path, cfg,
-                               only=["cache", "stage2", "decoder", "export"], progress=False)
+                               only=["cache", "stage2", "student-cache", "decoder", "export"], progress=False)
     weights = Path(summary["export"]["path"])
     assert weights.is_file() and summary["stages"]["decoder"]["steps"] == 2
+
+    # The decoder learnt from the embeddings of the encoder it will run behind (stage 2's weights here).
+    encoder_weights = run / "stage2" / "student.pt"
+    student = build_model("swiftmedsam-v2")
+    student.load_state_dict(torch.load(encoder_weights, weights_only=True))
+    with torch.no_grad():
+        expected = student.image_encoder(demo_cache.get("image", [0, 1])).numpy()
+    cached = open_student_embeddings(run / "student-cache", digest(encoder_weights))
+    assert np.abs(cached - expected).max() <= 1e-3 * np.abs(expected).max()
+    with pytest.raises(RuntimeError, match="other encoder weights"):
+        open_student_embeddings(run / "student-cache", digest(run / "stage2" / "checkpoint.pt"))
 
     case = np.load(demo_data / "inputs" / "2DBox_Microscope_0001.npz")
     inputs, outputs = tmp_path / "in", tmp_path / "out"

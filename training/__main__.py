@@ -1,7 +1,7 @@
 """`python -m training --data DIR [--data DIR ...] --run-dir DIR [--resume]`: distil a SwiftMedSAM student.
 
 Runs the stages in order (teacher cache, each changed encoder stage, encoder,
-decoder, export); `--only` runs some of them. Under `torchrun` every stage but the
+student-cache, decoder, export); `--only` runs some of them. Under `torchrun` every stage but the
 cache and the export trains with DistributedDataParallel (NCCL between GPUs, gloo
 between CPU processes). `--device auto` trains on a GPU where torch sees one.
 """
@@ -38,12 +38,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="skip finished stages, continue the interrupted one")
     parser.add_argument("--only", nargs="+", help="run only these stages (default: all)")
     parser.add_argument("--views", type=int, default=1, help="versions of each slice in the cache (1 = no augmentation)")
+    parser.add_argument("--views-2d", type=int, help="versions of each 2D image (default: --views)")
     parser.add_argument("--max-items", type=int, help="cache at most this many samples, evenly spread")
     parser.add_argument("--block-map", default="", help="teacher blocks per student stage, e.g. '0:1 2:0,5'")
     _stage_args(parser, "local", 60, 2, 2e-5)
     _stage_args(parser, "encoder", 40, 2, 1e-5)
     _stage_args(parser, "decoder", 120, 1, 3e-5)
     parser.add_argument("--boxes-per-image", type=int, default=8)
+    parser.add_argument("--object-rate", type=float, default=0.5,
+                        help="share of decoder prompts that are (jittered) object boxes; the rest are random boxes")
+    parser.add_argument("--decoder-input", choices=("student", "teacher"), default="student",
+                        help="embeddings the student decoder learns from (student: its own encoder's, as at inference)")
+    parser.add_argument("--init", type=Path, help="start from an earlier student's weights instead of the teacher's blocks")
     parser.add_argument("--gt-weight", type=float, default=0.0, help="weight of Dice + BCE against labels")
     parser.add_argument("--schedule", choices=["cosine", "plateau"], default="cosine")
     parser.add_argument("--checkpoint-every", type=int, default=25)
@@ -66,9 +72,10 @@ def config_from_args(args: argparse.Namespace) -> DistillConfig:
         )
 
     return DistillConfig(
-        student=args.student, views=args.views, max_items=args.max_items, local=stage("local"),
+        student=args.student, views=args.views, views_2d=args.views_2d, max_items=args.max_items, local=stage("local"),
         encoder=stage("encoder"), decoder=stage("decoder"), boxes_per_image=args.boxes_per_image,
-        gt_weight=args.gt_weight, block_map=parse_block_map(args.block_map),
+        object_rate=args.object_rate, gt_weight=args.gt_weight, decoder_input=args.decoder_input,
+        init=None if args.init is None else str(args.init), block_map=parse_block_map(args.block_map),
     )
 
 
@@ -77,8 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.only and (unknown := set(args.only) - set(stage_names(args.student))):
-        raise SystemExit(f"unknown stage(s) {sorted(unknown)}; stages: {' '.join(stage_names(args.student))}")
+    if args.only and (unknown := set(args.only) - set(stage_names(args.student, args.decoder_input))):
+        raise SystemExit(f"unknown stage(s) {sorted(unknown)}; stages: {' '.join(stage_names(args.student, args.decoder_input))}")
     device = training_device(args.device)
     init_distributed(device)
     teacher = args.teacher or checkpoint_for("litemedsam").path

@@ -5,10 +5,13 @@ changed student stage reads or imitates, the final 256x64x64 embedding, and the
 sample's model-space labels and boxes. Stage i's input is stage i-1's output;
 stage 0's input is the image (the patch embedding before it is shared and frozen).
 Writing resumes at the first item not yet recorded in `progress.json`.
+The student's own embeddings of the same images are cached the same way, once its
+encoder is trained, for the decoder stage.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -137,3 +140,56 @@ def _write_progress(folder: Path, done: int) -> None:
     tmp = folder / "progress.json.tmp"
     tmp.write_text(json.dumps({"done": done}))
     os.replace(tmp, folder / "progress.json")
+
+
+def digest(path: Path) -> str:
+    """sha256 of a file: which encoder weights a student-embedding cache was made with."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@torch.no_grad()
+def build_student_embeddings(
+    student: LiteMedSAM, cache: TeacherCache, folder: Path, source: str, batch_size: int = 2, progress: bool = True
+) -> np.ndarray:
+    """The student encoder's embedding of every cached image (float16), for its decoder to learn from.
+
+    The decoder then meets the embeddings it will get at inference, errors and all,
+    while its targets stay the teacher's masks. `source` names the encoder weights
+    (their digest): a cache made with other weights is rebuilt; a partial one resumes.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {"items": len(cache), "source": source}
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file() or json.loads(meta_path.read_text()) != meta:
+        _write_progress(folder, 0)
+        shape = (len(cache), *cache.arrays["embedding"].shape[1:])
+        open_memmap(folder / "embedding.npy", "w+", np.float16, shape).flush()
+        meta_path.write_text(json.dumps(meta))
+    start = _done(folder)
+    array = np.load(folder / "embedding.npy", mmap_mode="r+")
+    encoder = student.image_encoder.eval()
+    device = next(student.parameters()).device
+    bar = tqdm(total=len(cache), initial=start, desc="student embeddings", unit="img", disable=not progress)
+    for begin in range(start, len(cache), batch_size):
+        rows = list(range(begin, min(begin + batch_size, len(cache))))
+        array[rows] = encoder(cache.get("image", rows).to(device)).cpu().numpy().astype(np.float16)
+        array.flush()
+        _write_progress(folder, rows[-1] + 1)
+        bar.update(len(rows))
+    bar.close()
+    return open_student_embeddings(folder, source)
+
+
+def open_student_embeddings(folder: Path, source: str) -> np.ndarray:
+    """A finished student-embedding cache made with the encoder weights `source`, memory-mapped."""
+    folder = Path(folder)
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        raise RuntimeError(f"{folder}: no student embeddings; run the student-cache stage first")
+    meta = json.loads(meta_path.read_text())
+    if meta["source"] != source:
+        raise RuntimeError(f"{folder}: embeddings of other encoder weights; run the student-cache stage again")
+    if _done(folder) < meta["items"]:
+        raise RuntimeError(f"{folder}: student embeddings are incomplete; run the student-cache stage again")
+    return np.load(folder / "embedding.npy", mmap_mode="r")

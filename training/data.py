@@ -34,11 +34,19 @@ class SliceRef:
 
 @dataclass(frozen=True)
 class Augment:
-    """Random flips and intensity jitter; all drawn from the generator passed per sample."""
+    """Random crops, flips, intensity and colour jitter; all drawn from the generator passed per sample.
+
+    A crop keeps `crop_scale` of each side (the model sees its objects larger); colour
+    jitter, for (H, W, 3) images only, gives each channel its own gamma and shuffles the
+    channels, so a few stained or fundus images stand for many colourings.
+    """
 
     flip: float = 0.5
     gamma: tuple[float, float] = (0.7, 1.5)
     noise_std: float = 4.0
+    crop: float = 0.5
+    crop_scale: tuple[float, float] = (0.4, 1.0)
+    colour: float = 0.5
 
 
 def discover_slices(inputs: Path, gts: Path | None = None) -> list[SliceRef]:
@@ -71,12 +79,28 @@ def read_slice(ref: SliceRef) -> tuple[np.ndarray, np.ndarray | None, np.ndarray
     return arrays["imgs"][z], None if labels is None else labels[z], on_slice
 
 
+def crop_boxes(boxes: np.ndarray, top: int, left: int, height: int, width: int) -> np.ndarray:
+    """(N, 4) boxes in a crop's frame, clipped to it; boxes left with no overlap are dropped."""
+    moved = boxes - np.array([left, top, left, top])
+    moved[:, [0, 2]] = moved[:, [0, 2]].clip(0, width - 1)
+    moved[:, [1, 3]] = moved[:, [1, 3]].clip(0, height - 1)
+    inside = (boxes[:, 2] >= left) & (boxes[:, 0] < left + width) & (boxes[:, 3] >= top) & (boxes[:, 1] < top + height)
+    return moved[inside]
+
+
 def augment(
     image: np.ndarray, labels: np.ndarray | None, boxes: np.ndarray, aug: Augment, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Flip image, labels and boxes together, then jitter intensities (gamma and noise)."""
-    height, width = image.shape[:2]
+    """Crop and flip image, labels and boxes together, then jitter intensities (gamma, colour, noise)."""
     boxes = boxes.copy()
+    if rng.random() < aug.crop:
+        height, width = (max(int(round(side * rng.uniform(*aug.crop_scale))), 1) for side in image.shape[:2])
+        top = int(rng.integers(0, image.shape[0] - height + 1))
+        left = int(rng.integers(0, image.shape[1] - width + 1))
+        image = image[top : top + height, left : left + width]
+        labels = None if labels is None else labels[top : top + height, left : left + width]
+        boxes = crop_boxes(boxes, top, left, height, width)
+    height, width = image.shape[:2]
     if rng.random() < aug.flip:
         image = image[:, ::-1]
         labels = None if labels is None else labels[:, ::-1]
@@ -86,7 +110,10 @@ def augment(
         labels = None if labels is None else labels[::-1]
         boxes[:, [1, 3]] = height - 1 - boxes[:, [3, 1]]
     # Min-max normalisation undoes any linear change, so jitter non-linearly.
-    gamma = rng.uniform(*aug.gamma)
+    gamma: float | np.ndarray = rng.uniform(*aug.gamma)
+    if image.ndim == 3 and rng.random() < aug.colour:
+        gamma = rng.uniform(*aug.gamma, size=3)
+        image = image[..., rng.permutation(3)]
     values = 255.0 * (image / 255.0) ** gamma + rng.normal(0.0, rng.uniform(0, aug.noise_std), image.shape)
     image = np.clip(np.round(values), 0, 255).astype(np.uint8)
     return np.ascontiguousarray(image), None if labels is None else np.ascontiguousarray(labels), boxes
@@ -147,19 +174,28 @@ def load_sample(ref: SliceRef, aug: Augment | None = None, rng: np.random.Genera
 
 
 class SliceDataset(Dataset):
-    """Samples of `views` versions of every slice: view 0 as is, the others augmented with a seeded generator."""
+    """`views` versions of every slice of a 3D case and `views_2d` of every 2D image (default: `views`).
 
-    def __init__(self, refs: list[SliceRef], views: int = 1, seed: int = 0, aug: Augment = Augment()) -> None:
+    View 0 is the sample as is; the others are augmented with a generator seeded by
+    (seed, view, slice). A few 2D images stand among hundreds of slices, so giving
+    them more views keeps them from vanishing from the training mix.
+    """
+
+    def __init__(
+        self, refs: list[SliceRef], views: int = 1, seed: int = 0, aug: Augment = Augment(), views_2d: int | None = None
+    ) -> None:
         self.refs = refs
-        self.views = views
         self.seed = seed
         self.aug = aug
+        per_ref = [views if ref.index is not None or views_2d is None else views_2d for ref in refs]
+        self.items = [(view, index) for view in range(max(per_ref, default=0))
+                      for index, count in enumerate(per_ref) if view < count]
 
     def __len__(self) -> int:
-        return len(self.refs) * self.views
+        return len(self.items)
 
     def __getitem__(self, item: int) -> dict:
-        view, index = divmod(item, len(self.refs))
+        view, index = self.items[item]
         if view == 0:
             return load_sample(self.refs[index])
         return load_sample(self.refs[index], self.aug, np.random.default_rng([self.seed, view, index]))

@@ -1,8 +1,10 @@
 """The distillation pipeline: teacher cache, stage-local training, encoder fine-tuning, decoder, export.
 
 Each stage writes into its own folder of the run and starts from the previous
-stage's `student.pt`; with `resume`, finished stages are skipped and an
-interrupted one continues from its last checkpoint.
+stage's `student.pt` (the first from the teacher's blocks, or from `init`, an
+earlier student); with `resume`, finished stages are skipped and an interrupted
+one continues from its last checkpoint. Between encoder and decoder the
+student-cache stage stores the trained encoder's embeddings for the decoder.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from torch import distributed as dist
 
 from inference.build import build_model
 from inference.modeling.lite_medsam import LiteMedSAM
-from training.cache import TeacherCache, build_cache
+from training.cache import TeacherCache, build_cache, build_student_embeddings, digest, open_student_embeddings
 from training.data import SliceDataset, discover_slices
 from training.init import BlockMap, changed_stages, initialise_student
 from training.loop import CHECKPOINT, STUDENT, TrainConfig, train, world
@@ -34,21 +36,27 @@ class DistillConfig:
 
     student: str = "swiftmedsam-v2"
     views: int = 1
+    views_2d: int | None = None
     max_items: int | None = None
     cache_batch: int = 2
     local: TrainConfig = field(default_factory=lambda: TrainConfig(steps=60, batch_size=2, lr=2e-5))
     encoder: TrainConfig = field(default_factory=lambda: TrainConfig(steps=40, batch_size=2, lr=1e-5))
     decoder: TrainConfig = field(default_factory=lambda: TrainConfig(steps=120, batch_size=1, lr=3e-5))
     boxes_per_image: int = 8
+    object_rate: float = 0.5
     gt_weight: float = 0.0
+    decoder_input: str = "student"  # whose embeddings the student decoder learns from: "student" or "teacher"
+    init: str | None = None
     export_items: int = 4
     calibration_items: int = 32
     block_map: BlockMap = field(default_factory=dict)
 
 
-def stage_names(student: str) -> list[str]:
-    """Stages in order: cache, each changed encoder stage (batch norm recalibrated first), encoder, decoder, export."""
-    return ["cache", *(f"stage{i}" for i in changed_stages(student)), "encoder", "decoder", "export"]
+def stage_names(student: str, decoder_input: str = "student") -> list[str]:
+    """Stages in order: cache, each changed encoder stage (batch norm recalibrated first), encoder,
+    student-cache (when the decoder learns from the student's embeddings), decoder, export."""
+    embeddings = ["student-cache"] if decoder_input == "student" else []
+    return ["cache", *(f"stage{i}" for i in changed_stages(student)), "encoder", *embeddings, "decoder", "export"]
 
 
 def select_items(total: int, limit: int | None) -> list[int]:
@@ -104,18 +112,24 @@ def run_distillation(
     summary_path = run_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if resume and summary_path.is_file() else {}
     summary.update({"student": cfg.student, "data": [str(d) for d in data], "config": asdict(cfg)})
-    stages = stage_names(cfg.student)
+    if cfg.decoder_input not in ("student", "teacher"):
+        raise ValueError(f"decoder_input must be 'student' or 'teacher', got {cfg.decoder_input!r}")
+    stages = stage_names(cfg.student, cfg.decoder_input)
     refs = [ref for folder in data for ref in discover_slices(folder)]
-    dataset = SliceDataset(refs, views=cfg.views)
+    dataset = SliceDataset(refs, views=cfg.views, views_2d=cfg.views_2d)
     items = select_items(len(dataset), cfg.max_items)
     summary["slices"], summary["cache_items"] = len(refs), len(items)
 
     student, report = initialise_student(teacher.state_dict(), cfg.student, cfg.block_map)
+    if cfg.init is not None:
+        earlier = torch.load(cfg.init, map_location="cpu", weights_only=True)
+        student.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in earlier.items()})
     student.to(device)
     if rank == 0:
         (run_dir / "init_report.txt").write_text(report.summary() + "\n")
     cache_dir = run_dir / "cache"
     previous: Path | None = None
+    embeddings_at: tuple[Path, str] | None = None  # student-cache folder and the encoder weights' digest
     for name in stages:
         wanted = only is None or name in only
         if name == "cache":
@@ -127,6 +141,16 @@ def run_distillation(
             if world_size > 1:
                 dist.barrier()
             cache = TeacherCache(cache_dir)
+            continue
+        if name == "student-cache":
+            if previous is not None:
+                student.load_state_dict(torch.load(previous, map_location="cpu", weights_only=True))
+            source = digest(previous) if previous is not None else f"init:{cfg.init}"
+            if wanted and rank == 0:
+                build_student_embeddings(student, cache, run_dir / name, source, cfg.cache_batch, progress)
+            if world_size > 1:
+                dist.barrier()
+            embeddings_at = (run_dir / name, source)
             continue
         if name == "export":
             if previous is not None:
@@ -140,7 +164,8 @@ def run_distillation(
             student.load_state_dict(torch.load(previous, map_location="cpu", weights_only=True))
         done = folder / STUDENT
         if wanted and not (resume and done.is_file()):
-            task, train_cfg = _task(name, student, teacher, cache, cfg)
+            embeddings = open_student_embeddings(*embeddings_at) if name == "decoder" and embeddings_at else None
+            task, train_cfg = _task(name, student, teacher, cache, cfg, embeddings)
             if isinstance(task, LocalStageTask) and not (resume and (folder / CHECKPOINT).is_file()):
                 task.recalibrate(select_items(len(cache), cfg.calibration_items))
             summary.setdefault("stages", {})[name] = train(task, len(cache), train_cfg, folder, resume)
@@ -151,9 +176,11 @@ def run_distillation(
     return summary
 
 
-def _task(name: str, student: LiteMedSAM, teacher: LiteMedSAM, cache: TeacherCache, cfg: DistillConfig):
+def _task(name: str, student: LiteMedSAM, teacher: LiteMedSAM, cache: TeacherCache, cfg: DistillConfig,
+          student_embeddings: np.ndarray | None):
     if name.startswith("stage"):
         return LocalStageTask(student, cache, int(name.removeprefix("stage"))), cfg.local
     if name == "encoder":
         return EncoderTask(student, cache), cfg.encoder
-    return DecoderTask(student, teacher, cache, cfg.boxes_per_image, gt_weight=cfg.gt_weight), cfg.decoder
+    return DecoderTask(student, teacher, cache, cfg.boxes_per_image, object_rate=cfg.object_rate,
+                       gt_weight=cfg.gt_weight, student_embeddings=student_embeddings), cfg.decoder

@@ -54,6 +54,8 @@ SOURCES: tuple[Source, ...] = (
     Source("nibabelAnat", "nibabel", "nibabel/tests/data/anatomical.nii", "MR", "heldout"),
     Source("skimageIhc", "scikit-image", "skimage/data/ihc.png", "Microscope", "heldout"),
     Source("skimageRetina", "scikit-image", "skimage/data/retina.jpg", "Fundus", "heldout"),
+    # Added after the held-out sources, so their case numbers stay as they were.
+    Source("skimageMicroaneurysms", "scikit-image", "skimage/data/microaneurysms.png", "Fundus", "train"),
 )
 
 

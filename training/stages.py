@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -93,11 +94,13 @@ class EncoderTask(_Task):
 
 
 class DecoderTask(_Task):
-    """The student mask decoder imitates the teacher's masks and IoU for box prompts on the teacher's embeddings.
+    """The student mask decoder imitates the teacher's masks and IoU for box prompts.
 
-    Each image gets `boxes_per_image` prompts: with probability `object_rate` one of
-    its object boxes moved by up to `jitter` pixels, else a random box inside the
-    image. Boxes of labelled objects add Dice + BCE against the label, times `gt_weight`.
+    The teacher decodes its own embeddings; the student decodes `student_embeddings`
+    (its encoder's, as at inference) where given, else the teacher's. Each image gets
+    `boxes_per_image` prompts: with probability `object_rate` one of its object boxes
+    moved by up to `jitter` pixels, else a random box inside the image. Boxes of
+    labelled objects add Dice + BCE against the label, times `gt_weight`.
     """
 
     def __init__(
@@ -109,8 +112,10 @@ class DecoderTask(_Task):
         jitter: int = 4,
         object_rate: float = 0.5,
         gt_weight: float = 1.0,
+        student_embeddings: np.ndarray | None = None,
     ) -> None:
         super().__init__(student, cache, student.mask_decoder)
+        self.student_embeddings = student_embeddings
         # A bound method, not a submodule: the teacher's weights stay out of this task's
         # parameters and state dict, so DDP and the optimiser never see them.
         self.teacher_decode = teacher.eval().requires_grad_(False).decode
@@ -147,17 +152,21 @@ class DecoderTask(_Task):
                 weights.append(float(label > 0))
                 owners.append(row)
         owners_t = torch.tensor(owners)
-        return {
+        batch = {
             "embeddings": self.cache.get("embedding", indices)[owners_t],
             "boxes": torch.stack(boxes),
             "masks": torch.stack(masks).float()[:, None],
             "weights": torch.tensor(weights),
         }
+        if self.student_embeddings is not None:
+            rows = np.stack([self.student_embeddings[i] for i in indices]).astype(np.float32)
+            batch["student_embeddings"] = torch.from_numpy(rows)[owners_t]
+        return batch
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         with torch.no_grad(), torch.autocast(batch["embeddings"].device.type, enabled=False):
             teacher_logits, teacher_iou = self.teacher_decode(batch["embeddings"], batch["boxes"])
-        logits, iou = self.student.decode(batch["embeddings"], batch["boxes"])
+        logits, iou = self.student.decode(batch.get("student_embeddings", batch["embeddings"]), batch["boxes"])
         logits, iou = logits.float(), iou.float()
         soft = torch.sigmoid(teacher_logits)
         losses = {

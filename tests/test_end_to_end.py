@@ -88,5 +88,5 @@ def test_the_published_swiftmedsam_v2_segments_the_2d_demo_case_by_default(demo_
     shutil.copy(demo_data / "inputs" / case, inputs / case)
     subprocess.run([sys.executable, "-m", "inference", "-i", str(inputs), "-o", str(tmp_path / "out"),
                     "--model", "swiftmedsam-v2", "--threads", "1", "--no-progress"], check=True, capture_output=True)
-    # Measured 0.7135 (torch and OpenVINO alike); LiteMedSAM scores 0.7657 on this case.
-    assert dice(demo_data / "gts", tmp_path / "out", case) >= 0.69
+    # Measured 0.8102 (torch and OpenVINO alike); LiteMedSAM scores 0.7657 on this case, the previous student 0.7135.
+    assert dice(demo_data / "gts", tmp_path / "out", case) >= 0.79

@@ -147,7 +147,10 @@ def run_distillation(
                 student.load_state_dict(torch.load(previous, map_location="cpu", weights_only=True))
             source = digest(previous) if previous is not None else f"init:{cfg.init}"
             if wanted and rank == 0:
+                start = time.perf_counter()
                 build_student_embeddings(student, cache, run_dir / name, source, cfg.cache_batch, progress)
+                summary["student_cache_seconds"] = round(
+                    summary.get("student_cache_seconds", 0) + time.perf_counter() - start, 1)
             if world_size > 1:
                 dist.barrier()
             embeddings_at = (run_dir / name, source)

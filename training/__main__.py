@@ -49,7 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="share of decoder prompts that are (jittered) object boxes; the rest are random boxes")
     parser.add_argument("--decoder-input", choices=("student", "teacher"), default="student",
                         help="embeddings the student decoder learns from (student: its own encoder's, as at inference)")
-    parser.add_argument("--init", type=Path, help="start from an earlier student's weights instead of the teacher's blocks")
+    parser.add_argument("--init", type=Path,
+                        help="start from an earlier student's weights instead of the teacher's blocks")
     parser.add_argument("--gt-weight", type=float, default=0.0, help="weight of Dice + BCE against labels")
     parser.add_argument("--schedule", choices=["cosine", "plateau"], default="cosine")
     parser.add_argument("--checkpoint-every", type=int, default=25)
@@ -84,8 +85,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.only and (unknown := set(args.only) - set(stage_names(args.student, args.decoder_input))):
-        raise SystemExit(f"unknown stage(s) {sorted(unknown)}; stages: {' '.join(stage_names(args.student, args.decoder_input))}")
+    stages = stage_names(args.student, args.decoder_input)
+    if args.only and (unknown := set(args.only) - set(stages)):
+        raise SystemExit(f"unknown stage(s) {sorted(unknown)}; stages: {' '.join(stages)}")
     device = training_device(args.device)
     init_distributed(device)
     teacher = args.teacher or checkpoint_for("litemedsam").path

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from checkpoints.manifest import checkpoint_for
+from checkpoints.manifest import checkpoint_for, sha256_of
 from inference.build import build_model
-from training.cache import build_cache, digest, open_student_embeddings
+from training.cache import build_cache, open_student_embeddings
 from training.data import Augment, SliceDataset, augment, crop_boxes, discover_slices, label_boxes
 from training.distill import DistillConfig, run_distillation, select_items
 from training.init import default_block_map, initialise_student, parse_block_map
@@ -212,10 +212,10 @@ def test_distilled_checkpoint_runs_in_the_inference_cli(demo_data, demo_cache, t
     student.load_state_dict(torch.load(encoder_weights, weights_only=True))
     with torch.no_grad():
         expected = student.image_encoder(demo_cache.get("image", [0, 1])).numpy()
-    cached = open_student_embeddings(run / "student-cache", digest(encoder_weights))
+    cached = open_student_embeddings(run / "student-cache", sha256_of(encoder_weights))
     assert np.abs(cached - expected).max() <= 1e-3 * np.abs(expected).max()
     with pytest.raises(RuntimeError, match="other encoder weights"):
-        open_student_embeddings(run / "student-cache", digest(run / "stage2" / "checkpoint.pt"))
+        open_student_embeddings(run / "student-cache", sha256_of(run / "stage2" / "checkpoint.pt"))
 
     case = np.load(demo_data / "inputs" / "2DBox_Microscope_0001.npz")
     inputs, outputs = tmp_path / "in", tmp_path / "out"

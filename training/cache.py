@@ -11,7 +11,6 @@ encoder is trained, for the decoder stage.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -46,8 +45,13 @@ class TeacherCache:
 
     def get(self, name: str, indices: Sequence[int]) -> torch.Tensor:
         """Rows of one array as a float32 (or integer) tensor."""
-        rows = np.stack([self.arrays[name][i] for i in indices])
-        return torch.from_numpy(rows.astype(np.float32) if rows.dtype == np.float16 else rows.astype(np.int64))
+        return read_rows(self.arrays[name], indices)
+
+
+def read_rows(array: np.ndarray, indices: Sequence[int]) -> torch.Tensor:
+    """Rows of a cached (memory-mapped) array: float16 as a float32 tensor, integers as int64."""
+    rows = np.stack([array[i] for i in indices])
+    return torch.from_numpy(rows.astype(np.float32) if rows.dtype == np.float16 else rows.astype(np.int64))
 
 
 def _done(folder: Path) -> int:
@@ -142,11 +146,6 @@ def _write_progress(folder: Path, done: int) -> None:
     os.replace(tmp, folder / "progress.json")
 
 
-def digest(path: Path) -> str:
-    """sha256 of a file: which encoder weights a student-embedding cache was made with."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 @torch.no_grad()
 def build_student_embeddings(
     student: LiteMedSAM, cache: TeacherCache, folder: Path, source: str, batch_size: int = 2, progress: bool = True
@@ -155,7 +154,7 @@ def build_student_embeddings(
 
     The decoder then meets the embeddings it will get at inference, errors and all,
     while its targets stay the teacher's masks. `source` names the encoder weights
-    (their digest): a cache made with other weights is rebuilt; a partial one resumes.
+    (their sha256): a cache made with other weights is rebuilt; a partial one resumes.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

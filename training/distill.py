@@ -18,9 +18,10 @@ import numpy as np
 import torch
 from torch import distributed as dist
 
+from checkpoints.manifest import sha256_of
 from inference.build import build_model
 from inference.modeling.lite_medsam import LiteMedSAM
-from training.cache import TeacherCache, build_cache, build_student_embeddings, digest, open_student_embeddings
+from training.cache import TeacherCache, build_cache, build_student_embeddings, open_student_embeddings
 from training.data import SliceDataset, discover_slices
 from training.init import BlockMap, changed_stages, initialise_student
 from training.loop import CHECKPOINT, STUDENT, TrainConfig, train, world
@@ -122,16 +123,19 @@ def run_distillation(
 
     student, report = initialise_student(teacher.state_dict(), cfg.student, cfg.block_map)
     if cfg.init is not None:
-        earlier = torch.load(cfg.init, map_location="cpu", weights_only=True)
-        student.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in earlier.items()})
+        # load_state_dict casts a float16 checkpoint into the float32 parameters.
+        student.load_state_dict(torch.load(cfg.init, map_location="cpu", weights_only=True))
     student.to(device)
     if rank == 0:
         (run_dir / "init_report.txt").write_text(report.summary() + "\n")
     cache_dir = run_dir / "cache"
     previous: Path | None = None
-    embeddings_at: tuple[Path, str] | None = None  # student-cache folder and the encoder weights' digest
+    embeddings_at: tuple[Path, str] | None = None  # student-cache folder and the encoder weights' sha256
     for name in stages:
         wanted = only is None or name in only
+        # Every stage starts from the last finished one's weights.
+        if previous is not None:
+            student.load_state_dict(torch.load(previous, map_location="cpu", weights_only=True))
         if name == "cache":
             # One process writes the cache; under torchrun the others wait and then read it.
             if wanted and rank == 0:
@@ -143,9 +147,7 @@ def run_distillation(
             cache = TeacherCache(cache_dir)
             continue
         if name == "student-cache":
-            if previous is not None:
-                student.load_state_dict(torch.load(previous, map_location="cpu", weights_only=True))
-            source = digest(previous) if previous is not None else f"init:{cfg.init}"
+            source = sha256_of(previous) if previous is not None else f"init:{cfg.init}"
             if wanted and rank == 0:
                 start = time.perf_counter()
                 build_student_embeddings(student, cache, run_dir / name, source, cfg.cache_batch, progress)
@@ -156,15 +158,11 @@ def run_distillation(
             embeddings_at = (run_dir / name, source)
             continue
         if name == "export":
-            if previous is not None:
-                student.load_state_dict(torch.load(previous, map_location="cpu", weights_only=True))
             if wanted and rank == 0:
                 path = run_dir / output_name(cfg.student)
                 summary["export"] = {"path": str(path), **export_state(student.cpu(), cache, path, cfg.export_items)}
             continue
         folder = run_dir / name
-        if previous is not None:
-            student.load_state_dict(torch.load(previous, map_location="cpu", weights_only=True))
         done = folder / STUDENT
         if wanted and not (resume and done.is_file()):
             embeddings = open_student_embeddings(*embeddings_at) if name == "decoder" and embeddings_at else None

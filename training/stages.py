@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from inference.modeling.lite_medsam import LiteMedSAM
-from training.cache import TeacherCache
+from training.cache import TeacherCache, read_rows
 from training.data import IMAGE_SIZE, jitter_boxes
 from training.loop import to_device
 
@@ -159,8 +159,7 @@ class DecoderTask(_Task):
             "weights": torch.tensor(weights),
         }
         if self.student_embeddings is not None:
-            rows = np.stack([self.student_embeddings[i] for i in indices]).astype(np.float32)
-            batch["student_embeddings"] = torch.from_numpy(rows)[owners_t]
+            batch["student_embeddings"] = read_rows(self.student_embeddings, indices)[owners_t]
         return batch
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -1,6 +1,6 @@
 """Our default path against the baseline algorithm, each case a fresh process on one pinned core: `python -m benchmarks`.
 
-For each case: seconds of the reference (benchmarks.reference: torch eager, slices
+For each case: seconds of the reference (python -m reference: torch eager, slices
 re-encoded per box, one box per call of SAM's decoder arithmetic) and of our default
 path (python -m inference), their ratio, peak RSS, the default path's breakdown from
 its --profile (start-up: the lesser of our path's two runs), and the per-object Dice
@@ -24,16 +24,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.docs import DOCS, write_section
 from casefiles import discover_cases
+from common.overlap import label_dice
 from evaluation.runtime.harness import run_local
-from inference.export.parity import mask_dice
+from inference.profiling import read_profile
+from inference.registry import BACKENDS, backend_precisions
+from inference.settings import RunSettings
 
-RUNTIMES = (("torch", "f32"), ("onnxruntime", "f32"), ("openvino", "f32"), ("openvino", "bf16"), ("openvino", "int8"))
-DEFAULT = ("openvino", "f32")
 # Targets of the fast path.
 TARGET_GEOMEAN, TARGET_EACH = 5.0, 3.0
 TARGET_STARTUP_S, TARGET_PEAK_MB = 0.5, 600.0
@@ -43,7 +46,7 @@ OVERHEAD_FACTOR, OVERHEAD_SLACK_S = 1.15, 0.5
 def raw_latencies(python: str, threads: int) -> dict[tuple[str, str], dict]:
     """benchmarks.latency for every backend and precision, each in a fresh process."""
     results = {}
-    for backend, precision in RUNTIMES:
+    for backend, precision in backend_precisions():
         command = [python, "-m", "benchmarks.latency", "--backend", backend, "--precision", precision,
                    "--threads", str(threads)]
         done = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -51,18 +54,10 @@ def raw_latencies(python: str, threads: int) -> dict[tuple[str, str], dict]:
     return results
 
 
-def object_dice(a: np.ndarray, b: np.ndarray) -> list[float]:
-    """Dice per label 1..max of both maps (1.0 where a label is absent from both)."""
-    values = []
-    for label in range(1, int(max(a.max(initial=0), b.max(initial=0))) + 1):
-        values.append(mask_dice(a == label, b == label))
-    return values
-
-
-def run_case(case: Path, python: str, threads: int, out: Path, precision: str = "f32") -> dict:
+def run_case(case: Path, python: str, threads: int, out: Path, precision: str) -> dict:
     """Time one case with the reference and with the default path; compare their masks."""
     row: dict = {"case": case.name}
-    reference = run_local(case, f"{python} -m benchmarks.reference -i {{inputs}} -o {{outputs}} --threads {threads}",
+    reference = run_local(case, f"{python} -m reference -i {{inputs}} -o {{outputs}} --threads {threads}",
                           save_to=out / "reference")
     profile, same_profile = (out / "profiles" / f"{case.stem}.{name}.json" for name in ("fast", "same-boxes"))
     ours = f"{python} -m inference -i {{inputs}} -o {{outputs}} --threads {threads} --precision {precision} --no-progress"
@@ -76,23 +71,23 @@ def run_case(case: Path, python: str, threads: int, out: Path, precision: str = 
     for name, run in (("reference", reference), ("fast", fast)):
         row[f"{name}_s"], row[f"{name}_peak_mb"] = run.timing.seconds, run.timing.peak_mb
     with np.load(out / "reference" / case.name) as ref, np.load(out / "same-boxes" / case.name) as ours:
-        dice = object_dice(ref["segs"], ours["segs"])
+        dice = label_dice(ref["segs"], ours["segs"])
     row["min_object_dice"], row["mean_object_dice"] = min(dice, default=1.0), float(np.mean(dice)) if dice else 1.0
-    recorded = json.loads(profile.read_text())
-    stamps, [record] = recorded["stamps"], recorded["cases"]
+    recorded = read_profile(profile)
+    [record] = recorded.cases
     # Start-up is fixed work and the machine's noise only adds to it: the lesser of our two runs.
-    again = json.loads(same_profile.read_text())["stamps"]
-    row["startup_s"] = min(stamps["first_encode"] - launched, again["first_encode"] - launched_again)
-    row["load_s"] = stamps["loaded"] - stamps["main"]
-    row["encoder"], row["decoder"], row["new_images"] = record["encoder"], record["decoder"], record["new_images"]
-    row["io_s"] = record["read"] + record["write"]
-    row["post_s"] = record["seconds"] - record["read"] - record["write"] - record["encoder"]["seconds"] - record["decoder"]["seconds"]
+    row["startup_s"] = min(recorded.startup_seconds(launched), read_profile(same_profile).startup_seconds(launched_again))
+    row["load_s"] = recorded.load_seconds
+    row["encoder"], row["decoder"], row["new_images"] = (
+        asdict(record.calls.encoder), asdict(record.calls.decoder), asdict(record.calls.new_images))
+    row["io_s"] = record.read + record.write
+    row["post_s"] = record.other_seconds
     return row
 
 
-def report(latency: dict, rows: list[dict], ours: tuple[str, str] = DEFAULT) -> str:
+def report(latency: dict, rows: list[dict], ours: tuple[str, str]) -> str:
     """The benchmark's Markdown: raw latencies, per-case table, breakdown, targets."""
-    lines = ["## Raw single-call latency (one thread)", "",
+    lines = ["### Raw single-call latency (one thread)", "",
              "| runtime | load s | encoder ms | decoder ms, box on a new image | decoder ms/box, same image, "
              "batch 1 / 4 / 16 |", "| --- | --- | --- | --- | --- |"]
     for (backend, precision), r in latency.items():
@@ -100,7 +95,7 @@ def report(latency: dict, rows: list[dict], ours: tuple[str, str] = DEFAULT) -> 
         lines.append(f"| {backend} {precision} | {r['load_s']:.2f} | {r['encoder_ms']:.0f} | "
                      f"{r['decoder_new_image_ms']:.1f} | {per_box} |")
     raw = latency[ours]
-    lines += ["", f"## Cases (fresh process each, one thread, pinned core; ours: {' '.join(ours)})", "",
+    lines += ["", f"### Cases (fresh process each, one thread, pinned core; ours: {' '.join(ours)})", "",
               "| case | reference s | ours s | speed-up | peak MB ref / ours | object Dice vs reference, min / mean |",
               "| --- | --- | --- | --- | --- | --- |"]
     for r in rows:
@@ -108,7 +103,7 @@ def report(latency: dict, rows: list[dict], ours: tuple[str, str] = DEFAULT) -> 
         lines.append(f"| {r['case']} | {r['reference_s']:.2f} | {r['fast_s']:.2f} | {r['ratio']:.2f}x | "
                      f"{r['reference_peak_mb']:.0f} / {r['fast_peak_mb']:.0f} | "
                      f"{r['min_object_dice']:.4f} / {r['mean_object_dice']:.4f} |")
-    lines += ["", "## Where our time goes", "",
+    lines += ["", "### Where our time goes", "",
               "| case | start-up s | load s | encoder calls x ms | decoder calls (boxes, new images) x ms | post s | "
               "I/O s | wall / (calls x raw latency) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
@@ -136,7 +131,7 @@ def report(latency: dict, rows: list[dict], ours: tuple[str, str] = DEFAULT) -> 
         ("per-object Dice vs reference >= 0.995", f"min {min(r['min_object_dice'] for r in rows):.4f}",
          min(r["min_object_dice"] for r in rows) >= 0.995),
     ]
-    lines += ["", "## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
+    lines += ["", "### Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
     lines += [f"| {name} | {value} | {'yes' if ok else 'no'} |" for name, value, ok in checks]
     return "\n".join(lines) + "\n"
 
@@ -156,8 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/benchmark"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cases", nargs="+", help="only these case file names")
-    parser.add_argument("--precision", default="f32", choices=("f32", "bf16", "int8"),
-                        help="our path's OpenVINO precision (default f32, the default of python -m inference)")
+    parser.add_argument("--precision", default=RunSettings().precision, choices=BACKENDS["openvino"].precisions,
+                        help="our path's OpenVINO precision (default: the default of python -m inference)")
+    parser.add_argument("--docs", type=Path, default=DOCS, help="the Markdown file whose benchmark section is replaced")
+    parser.add_argument("--no-docs", action="store_true", help="leave the docs as they are (e.g. for a subset of cases)")
     args = parser.parse_args(argv)
     cases = [p for p in discover_cases(args.inputs) if not args.cases or p.name in args.cases]
     if not cases:
@@ -171,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         rows = [run_case(case, python, args.threads, Path(scratch), args.precision) for case in cases]
     text = report(latency, rows, ("openvino", args.precision))
     (args.out / "benchmark.md").write_text(text)
+    if not args.no_docs:
+        command = ["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)]
+        write_section("speed", "Speed against the baseline algorithm", command, text, args.docs)
     (args.out / "benchmark.json").write_text(json.dumps(
         {"latency": {f"{b} {p}": v for (b, p), v in latency.items()}, "cases": rows}, indent=2) + "\n")
     print(text)

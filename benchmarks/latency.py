@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from inference.profiling import median_ms
-from inference.runtime import BACKENDS, create_backend
+from inference.registry import BACKENDS, PRECISIONS, create_backend
 
 DECODE_BATCHES = (1, 4, 16)
 
@@ -26,8 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     """Measure and print the JSON line."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.latency", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", choices=BACKENDS, required=True)
-    parser.add_argument("--precision", default="f32")
+    parser.add_argument("--backend", choices=list(BACKENDS), required=True)
+    parser.add_argument("--precision", default="f32", choices=list(PRECISIONS))
     parser.add_argument("--model", default="litemedsam")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)

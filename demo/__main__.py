@@ -7,7 +7,7 @@ from pathlib import Path
 
 from demo.build import build_demo
 from demo.wheels import default_cache_dir
-from inference.io import load_case
+from inference.cases import load_case
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,15 +14,17 @@ from pathlib import Path
 import cv2
 
 from casefiles import discover_cases, ignored_entries
-from inference.backends import PRECISIONS, without_openvino_conversion_tools
+from inference.backends import without_openvino_conversion_tools
 from inference.config import MODEL_CONFIGS
 from inference.interrupts import Interrupted, stop_on_signals
-from inference.io import prepare_output_dir
+from inference.outputs import prepare_output_dir
 from inference.pipeline import CaseOutcome, Status, process_cases, write_timings
-from inference.profiling import Profile, TimedBackend, case_record
+from inference.profiling import Profiler
 from inference.propagation import Propagation
 from inference.record import write_record
-from inference.runtime import BACKENDS, create_predictor
+from inference.registry import BACKENDS, PRECISIONS
+from inference.segmenter import build_segmenter
+from inference.settings import RunSettings
 from inference.threads import available_cpus
 
 LOG = logging.getLogger("inference")
@@ -33,14 +35,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m inference", description=__doc__)
     parser.add_argument("-i", "--input", type=Path, required=True, help="folder of case .npz files")
     parser.add_argument("-o", "--output", type=Path, required=True, help="folder for the segs .npz files")
-    parser.add_argument("--model", default="litemedsam", choices=sorted(MODEL_CONFIGS))
-    parser.add_argument("--backend", default="openvino", choices=BACKENDS)
-    parser.add_argument("--precision", default="f32", choices=PRECISIONS,
-                        help="openvino: f32, bf16 (faster only on some CPUs; moves masks) or int8 (int8 encoder; moves masks)")
+    defaults = RunSettings()
+    parser.add_argument("--model", default=defaults.model, choices=sorted(MODEL_CONFIGS))
+    parser.add_argument("--backend", default=defaults.backend, choices=list(BACKENDS),
+                        help="; ".join(f"{name}: {', '.join(spec.precisions)}" for name, spec in BACKENDS.items()))
+    parser.add_argument("--precision", default=defaults.precision, choices=list(PRECISIONS),
+                        help="; ".join(f"{name}: {p.summary}" for name, p in PRECISIONS.items()))
     parser.add_argument("--checkpoint", type=Path, help="torch backend: weights (default: the manifest's)")
     parser.add_argument(
         "--propagation",
-        default=Propagation.CLIPPED.value,
+        default=defaults.propagation.value,
         choices=[p.value for p in Propagation],
         help="3D: keep propagated boxes inside the object's box (clipped) or reproduce the baseline",
     )
@@ -98,6 +102,15 @@ def logging_setup(verbose: bool, log_file: Path | None) -> Iterator[None]:
         handler.close()
 
 
+def settings_from(args: argparse.Namespace) -> RunSettings:
+    """The run's settings the options describe; threads default to the cores this process may use."""
+    return RunSettings(
+        model=args.model, backend=args.backend, precision=args.precision, checkpoint=args.checkpoint,
+        threads=args.threads or available_cpus(), propagation=Propagation(args.propagation),
+        case_timeout=args.case_timeout,
+    )
+
+
 def record_path(args: argparse.Namespace) -> Path | None:
     """Where the run record goes: --record, else next to --log, else nowhere."""
     if args.record is not None:
@@ -119,11 +132,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Segment the cases of `args.input` into `args.output`; the exit status of `main`."""
-    threads = args.threads or available_cpus()
-    cv2.setNumThreads(threads)
+    profiler = Profiler() if args.profile else None
+    settings = settings_from(args)
+    cv2.setNumThreads(settings.threads)
     start = time.perf_counter()
-    profile = Profile()
-    profile.stamp("main")
     outcomes: list[CaseOutcome] = []
     stopped_by: Interrupted | None = None
     with stop_on_signals():
@@ -131,41 +143,34 @@ def run(args: argparse.Namespace) -> int:
             paths = discover_cases(args.input)
             prepare_output_dir(args.output, args.input)
             ignored = ignored_entries(args.input)
-            predictor = create_predictor(args.model, args.backend, threads, args.checkpoint, args.precision)
+            segmenter = build_segmenter(settings, profiler.instrument if profiler else None)
         except (OSError, ValueError, KeyError, RuntimeError) as err:  # folders, model or weights
             LOG.error("error: %s", err)
             return 2
         except Interrupted as stop:
             LOG.error("stopped by %s before any case", stop)
             return 128 + stop.signum
-        profile.stamp("loaded")
         if ignored:
             LOG.warning("WARNING not cases, ignored in %s: %s", args.input, ", ".join(ignored))
-        timed = TimedBackend(predictor.backend)
-        if args.profile:
-            predictor.backend = timed
-        LOG.info("%d case(s) in %s; model %s on %s, %d thread(s)", len(paths), args.input, args.model, args.backend, threads)
+        LOG.info("%d case(s) in %s; model %s on %s %s, %d thread(s)", len(paths), args.input, settings.model,
+                 settings.backend, settings.precision, settings.threads)
 
         show_progress = not args.no_progress and sys.stderr.isatty()
         with progress_bar(len(paths)) if show_progress else nullcontext(lambda: None) as advance:
-            totals = timed.totals()
 
             def on_done(outcome: CaseOutcome) -> None:
-                nonlocal totals
                 outcomes.append(outcome)
-                if outcome.ok:
-                    now = timed.totals()
-                    profile.cases.append(case_record(outcome.name, outcome.seconds, outcome.read_seconds,
-                                                     outcome.write_seconds, totals, now))
-                    totals = now
+                if profiler is not None and outcome.ok:
+                    profiler.case_done(outcome.name, outcome.seconds, outcome.read_seconds, outcome.write_seconds)
+                elif profiler is not None:
+                    profiler.case_dropped()
                 advance()
 
             try:
-                process_cases(predictor, paths, args.output, Propagation(args.propagation), on_done,
-                              case_timeout=args.case_timeout, resume=args.resume)
+                process_cases(segmenter, paths, args.output, on_done, resume=args.resume)
             except Interrupted as stop:
                 stopped_by = stop
-        report(args, outcomes, time.perf_counter() - start, stopped_by, timed, profile)
+        report(args, outcomes, time.perf_counter() - start, stopped_by, profiler)
     if stopped_by is not None:
         return 128 + stopped_by.signum
     return 1 if any(o.failed for o in outcomes) else 0
@@ -176,17 +181,13 @@ def report(
     outcomes: list[CaseOutcome],
     seconds: float,
     stopped_by: Interrupted | None,
-    timed: TimedBackend,
-    profile: Profile,
+    profiler: Profiler | None,
 ) -> None:
     """Write the timings, profile and run record asked for, and log the summary."""
     if args.timings:
         write_timings(outcomes, args.timings)
-    if args.profile:
-        if timed.first_call is not None:
-            profile.stamps["first_encode"] = timed.first_call
-        profile.stamp("done")
-        profile.save(args.profile)
+    if profiler is not None:
+        profiler.save(args.profile)
     record = record_path(args)
     if record is not None:
         write_record(record, outcomes, seconds, None if stopped_by is None else str(stopped_by))

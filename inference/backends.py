@@ -25,7 +25,7 @@ LOG = logging.getLogger("inference")
 
 Prepared = TypeVar("Prepared")
 # The exported graphs, in the order the exported backends take them.
-PARTS = ("encoder", "decoder_image", "decoder_box")
+EXPORTED_GRAPHS = ("encoder", "decoder_image", "decoder_box")
 # The tensors the decoder's image half hands to its box half (names in the exported graphs).
 DECODER_HANDOFF = ("keys", "image_k", "image_v", "image_q")
 
@@ -65,8 +65,8 @@ class Backend(Protocol):
 class OnnxBackend:
     """Exported encoder and decoder run with ONNX Runtime on the CPU."""
 
-    # One thread, LiteMedSAM: 55-63 ms per box at batch 1, 68-90 ms at batch 16, and the
-    # larger batch nearly triples peak memory (1.4 GB against 0.5 GB).
+    # Larger batches were no faster per box (python -m benchmarks.latency) and nearly
+    # tripled peak memory.
     decode_batch = 1
 
     def __init__(self, encoder: Path, decoder_image: Path, decoder_box: Path, threads: int) -> None:
@@ -94,15 +94,15 @@ class OnnxBackend:
         return self._decoder.run(["low_res_logits"], feeds)[0][:, 0]
 
 
-# int8: the int8 encoder IR (inference.export.quantize) with f32 for the layers it leaves in f32.
-PRECISIONS = ("f32", "bf16", "int8")
+# The arithmetic OpenVINO can be told to use on the CPU.
+COMPUTE_PRECISIONS = ("f32", "bf16")
 
 
 class OpenVinoBackend:
     """OpenVINO IR of the exported encoder and decoder, compiled for the CPU.
 
-    Precision is set explicitly: OpenVINO would otherwise pick bf16 by itself on
-    CPUs that support it, and bf16 moves masks. With `cache_dir`, compiled models
+    The arithmetic (`compute`: f32 or bf16) is set explicitly: OpenVINO would
+    otherwise pick bf16 by itself on CPUs that support it, and bf16 moves masks. With `cache_dir`, compiled models
     are stored there and imported on the next start instead of compiled again
     (OpenVINO recompiles and rewrites the entry when it does not fit this CPU).
     A cache that cannot be written is still read; where it cannot serve either,
@@ -121,17 +121,17 @@ class OpenVinoBackend:
         decoder_image: Path,
         decoder_box: Path,
         threads: int,
-        precision: str = "f32",
+        compute: str = "f32",
         cache_dir: Path | None = None,
     ) -> None:
         import openvino as ov
 
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if compute not in COMPUTE_PRECISIONS:
+            raise ValueError(f"compute must be one of {', '.join(COMPUTE_PRECISIONS)}, got {compute!r}")
         core = ov.Core()
         self.cache_dir = _open_cache(core, cache_dir)
         config = {
-            "INFERENCE_PRECISION_HINT": "f32" if precision == "int8" else precision,
+            "INFERENCE_PRECISION_HINT": compute,
             "INFERENCE_NUM_THREADS": threads,
             "NUM_STREAMS": 1,
             "PERFORMANCE_HINT": "LATENCY",

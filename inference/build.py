@@ -14,7 +14,7 @@ import torch
 from inference.config import MODEL_CONFIGS, get_config
 from inference.modeling.lite_medsam import LiteMedSAM
 
-PARTS = ("image_encoder", "prompt_encoder", "mask_decoder")
+MODEL_MODULES = ("image_encoder", "prompt_encoder", "mask_decoder")
 
 
 class CheckpointError(ValueError):
@@ -60,7 +60,7 @@ def load_checkpoint(model: LiteMedSAM, path: Path) -> None:
 
 def parameter_counts(model: LiteMedSAM) -> dict[str, int]:
     """Trainable parameter count per part, plus 'total' and 'state_dict' (buffers included)."""
-    counts = {part: sum(p.numel() for p in getattr(model, part).parameters()) for part in PARTS}
+    counts = {part: sum(p.numel() for p in getattr(model, part).parameters()) for part in MODEL_MODULES}
     counts["total"] = sum(p.numel() for p in model.parameters())
     counts["state_dict"] = sum(t.numel() for t in model.state_dict().values())
     return counts
@@ -72,10 +72,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", choices=sorted(MODEL_CONFIGS), help="default: every configuration")
     args = parser.parse_args(argv)
     names = [args.model] if args.model else list(MODEL_CONFIGS)
-    print(f"{'model':<16}" + "".join(f"{k:>16}" for k in (*PARTS, "total", "state_dict")))
+    print(f"{'model':<16}" + "".join(f"{k:>16}" for k in (*MODEL_MODULES, "total", "state_dict")))
     for name in names:
         counts = parameter_counts(LiteMedSAM(get_config(name)))
-        print(f"{name:<16}" + "".join(f"{counts[k]:>16,}" for k in (*PARTS, "total", "state_dict")))
+        print(f"{name:<16}" + "".join(f"{counts[k]:>16,}" for k in (*MODEL_MODULES, "total", "state_dict")))
 
 
 if __name__ == "__main__":

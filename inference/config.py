@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 class EncoderConfig:
     """TinyViT image encoder hyper-parameters."""
 
-    img_size: int = 256
+    input_size: int = 256
     in_chans: int = 3
     embed_dims: tuple[int, ...] = (64, 128, 160, 320)
     depths: tuple[int, ...] = (2, 2, 6, 2)
@@ -26,7 +26,7 @@ class EncoderConfig:
     @property
     def embedding_size(self) -> int:
         """Side length of the output embedding grid."""
-        size = self.img_size
+        size = self.input_size
         for stride in self.merge_strides:
             size //= stride
         return size
@@ -56,9 +56,9 @@ class ModelConfig:
     mask_in_chans: int = 16
 
     @property
-    def image_size(self) -> int:
+    def input_size(self) -> int:
         """Side length of the square model input."""
-        return self.encoder.img_size
+        return self.encoder.input_size
 
     @property
     def embedding_size(self) -> int:

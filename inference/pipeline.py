@@ -9,23 +9,13 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-import numpy as np
-
 from casefiles import CaseError
+from common.atomic import write_atomic
+from inference.cases import load_case
 from inference.interrupts import CaseTimeout, Interrupted, deadline
-from inference.io import (
-    Case,
-    complete_output,
-    load_case,
-    new_label_map,
-    paint,
-    paint_over_earlier,
-    write_segmentation,
-)
 from inference.memory import available_memory
-from inference.predictor import BoxPredictor, segment_image
-from inference.propagation import Propagation
-from inference.volume import segment_volume
+from inference.outputs import complete_output, write_segmentation
+from inference.segmenter import Segmenter
 
 LOG = logging.getLogger("inference")
 
@@ -66,30 +56,12 @@ class CaseOutcome:
         return self.status in (Status.FAILED, Status.TIMED_OUT, Status.INTERRUPTED)
 
 
-def segment_case(predictor: BoxPredictor, case: Case, propagation: Propagation) -> np.ndarray:
-    """Return the uint16 label map of a case: each box's label where its mask is, later boxes on top."""
-    labels = new_label_map(case)
-    if case.is_3d:
-        for index, z, mask in segment_volume(predictor, case.image, case.boxes, propagation):
-            paint_over_earlier(labels[z], mask, int(case.labels[index]))
-    else:
-        for label, mask in zip(case.labels, segment_image(predictor, case.image, case.boxes)):
-            paint(labels, mask, int(label))
-    return labels
-
-
-def process_case(
-    predictor: BoxPredictor,
-    path: Path,
-    output_dir: Path,
-    propagation: Propagation,
-    case_timeout: float | None = None,
-) -> CaseOutcome:
+def process_case(segmenter: Segmenter, path: Path, output_dir: Path) -> CaseOutcome:
     """Load, segment and write one case; failures are returned, not raised.
 
     A CaseError (a file that breaks the contract) is logged as one line naming the
     case and the problem; any other exception is a bug and is logged with its
-    traceback. A case past `case_timeout` seconds is abandoned. Interrupted passes.
+    traceback. A case past the settings' case timeout is abandoned. Interrupted passes.
     """
     start = time.perf_counter()
 
@@ -97,14 +69,14 @@ def process_case(
         return CaseOutcome(path.name, time.perf_counter() - start, error=error, status=status)
 
     try:
-        with deadline(case_timeout):
+        with deadline(segmenter.settings.case_timeout):
             case = load_case(path, available_memory())
             for warning in case.warnings:
                 LOG.warning("WARNING %s: %s", case.name, warning)
             read = time.perf_counter()
-            labels = segment_case(predictor, case, propagation)
+            label_map = segmenter.segment(case)
         segmented = time.perf_counter()
-        write_segmentation(output_dir, case.name, labels, expected_shape=case.spatial_shape)
+        write_segmentation(output_dir, case.name, label_map, expected_shape=case.spatial_shape)
     except CaseTimeout as err:
         LOG.error("FAILED %s: %s", path.name, err)
         return failure(Status.TIMED_OUT, f"{path.name}: {err}")
@@ -122,13 +94,11 @@ def process_case(
 
 
 def process_cases(
-    predictor: BoxPredictor,
+    segmenter: Segmenter,
     paths: Iterable[Path],
     output_dir: Path,
-    propagation: Propagation,
     on_done: Callable[[CaseOutcome], None] = lambda outcome: None,
     *,
-    case_timeout: float | None = None,
     resume: bool = False,
 ) -> list[CaseOutcome]:
     """Process every case in order, calling `on_done` after each; return the outcomes.
@@ -146,7 +116,7 @@ def process_cases(
         else:
             start = time.perf_counter()
             try:
-                outcome = process_case(predictor, path, output_dir, propagation, case_timeout)
+                outcome = process_case(segmenter, path, output_dir)
             except (Interrupted, KeyboardInterrupt) as stop:
                 reason = f"interrupted by {stop}" if isinstance(stop, Interrupted) else "interrupted"
                 LOG.error("STOPPED %s: %s before it finished", path.name, reason)
@@ -164,5 +134,4 @@ def write_timings(outcomes: list[CaseOutcome], path: Path) -> None:
     """Write `case,seconds,ok` rows of the cases attempted (seconds in-process, load to write), the form evaluation.runtime reads."""
     attempted = [o for o in outcomes if o.status not in (Status.SKIPPED, Status.NOT_STARTED)]
     lines = ["case,seconds,ok"] + [f"{o.name},{o.seconds:.4f},{int(o.ok)}" for o in attempted]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
+    write_atomic(path, "\n".join(lines) + "\n")

@@ -23,21 +23,21 @@ class ImageEmbedding:
 class BoxPredictor:
     """Turns images and model-space boxes into full-resolution boolean masks."""
 
-    def __init__(self, backend: Backend, image_size: int = 256, decode_batch: int | None = None) -> None:
+    def __init__(self, backend: Backend, input_size: int = 256, decode_batch: int | None = None) -> None:
         self.backend = backend
-        self.image_size = image_size
+        self.input_size = input_size
         # Boxes per decoder call: the backend's measured best unless given.
         self.decode_batch = decode_batch or backend.decode_batch
 
     def embed(self, image: np.ndarray) -> ImageEmbedding:
         """Encode a uint8 (H, W) grey or (H, W, 3) image."""
-        model_input, resized = preprocess(image, self.image_size)
+        model_input, resized = preprocess(image, self.input_size)
         embedding = self.backend.encode(model_input)
         return ImageEmbedding(embedding, (image.shape[0], image.shape[1]), resized)
 
     def to_model_space(self, boxes: np.ndarray, original_shape: tuple[int, int]) -> np.ndarray:
         """Scale (N, 4) image-pixel boxes to model space as the baseline does."""
-        return scale_boxes(boxes, original_shape, self.image_size)
+        return scale_boxes(boxes, original_shape, self.input_size)
 
     def predict(self, image: ImageEmbedding, boxes: np.ndarray) -> Iterator[np.ndarray]:
         """Yield one boolean (H, W) mask per (N, 4) model-space box, in order."""

@@ -1,7 +1,15 @@
-"""Where a run's time goes: encoder and decoder calls counted and timed, phases stamped, saved as JSON.
+"""Where a run's time goes (`python -m inference ... --profile FILE`): the profiler and the file's schema.
 
-`python -m inference ... --profile FILE` writes it; the benchmark reads it to split a
-case's wall clock into start-up, model loading, encoder, decoder, I/O and the rest.
+The profiler counts and times every encoder and decoder call, stamps the run's
+phases and keeps one record per segmented case. The file is JSON:
+
+    {"stamps": {"main": t, "loaded": t, "first_encode": t, "done": t},   (epoch seconds)
+     "cases": [{"case": name, "seconds": s, "read": s, "write": s,
+                "encoder": CALLS, "decoder": CALLS, "new_images": CALLS}, ...]}
+
+where CALLS is {"calls": n, "items": n, "seconds": s} (items: boxes for the
+decoder; new_images: decoder calls on another embedding than the call before,
+for which the decoder's image half runs). `read_profile` is how other code reads it.
 """
 
 from __future__ import annotations
@@ -10,22 +18,101 @@ import json
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from common.atomic import write_atomic
 from inference.backends import Backend
 
+# The phases stamped: the CLI starts, the models are loaded, the first encoder call, the run ends.
+STAMPS = ("main", "loaded", "first_encode", "done")
 
-@dataclass
+
+@dataclass(frozen=True)
 class CallStats:
-    """Calls of one model part: how many, how many boxes (decoder), how many seconds."""
+    """Calls of one model part: how many, how many items (boxes, for the decoder), how many seconds."""
 
     calls: int = 0
     items: int = 0
     seconds: float = 0.0
+
+    def plus(self, items: int, seconds: float) -> CallStats:
+        """These stats with one more call."""
+        return CallStats(self.calls + 1, self.items + items, self.seconds + seconds)
+
+    def minus(self, earlier: CallStats) -> CallStats:
+        """The calls made since `earlier`."""
+        return CallStats(self.calls - earlier.calls, self.items - earlier.items, self.seconds - earlier.seconds)
+
+
+@dataclass(frozen=True)
+class CallTotals:
+    """Encoder calls, decoder calls and decoder calls on a new image."""
+
+    encoder: CallStats = CallStats()
+    decoder: CallStats = CallStats()
+    new_images: CallStats = CallStats()
+
+    def minus(self, earlier: CallTotals) -> CallTotals:
+        """The calls made since `earlier`."""
+        return CallTotals(self.encoder.minus(earlier.encoder), self.decoder.minus(earlier.decoder),
+                          self.new_images.minus(earlier.new_images))
+
+
+@dataclass(frozen=True)
+class CaseProfile:
+    """One segmented case: its seconds (read to written), read and write seconds, and its model calls."""
+
+    case: str
+    seconds: float
+    read: float
+    write: float
+    calls: CallTotals
+
+    @property
+    def other_seconds(self) -> float:
+        """Seconds neither in I/O nor in model calls: pre- and post-processing, painting."""
+        return self.seconds - self.read - self.write - self.calls.encoder.seconds - self.calls.decoder.seconds
+
+
+@dataclass(frozen=True)
+class RunProfile:
+    """The --profile file: phase stamps and the segmented cases."""
+
+    stamps: dict[str, float]
+    cases: list[CaseProfile]
+
+    @property
+    def load_seconds(self) -> float:
+        """From the CLI's start to the models being loaded."""
+        return self.stamps["loaded"] - self.stamps["main"]
+
+    def startup_seconds(self, launched: float) -> float:
+        """From `launched` (epoch seconds, before the process started) to the first encoder call."""
+        return self.stamps["first_encode"] - launched
+
+    def to_json(self) -> str:
+        """The file's text."""
+        cases = [{"case": c.case, "seconds": c.seconds, "read": c.read, "write": c.write, **asdict(c.calls)}
+                 for c in self.cases]
+        return json.dumps({"stamps": self.stamps, "cases": cases}, indent=2) + "\n"
+
+
+def read_profile(path: Path) -> RunProfile:
+    """Read a --profile file; ValueError naming the file when it does not follow the schema."""
+    try:
+        raw = json.loads(Path(path).read_text())
+        cases = [
+            CaseProfile(c["case"], c["seconds"], c["read"], c["write"],
+                        CallTotals(*(CallStats(**c[part]) for part in ("encoder", "decoder", "new_images"))))
+            for c in raw["cases"]
+        ]
+        stamps = {name: float(value) for name, value in raw["stamps"].items()}
+    except (KeyError, TypeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not a --profile file ({type(err).__name__}: {err})") from err
+    return RunProfile(stamps, cases)
 
 
 class TimedBackend:
@@ -34,11 +121,7 @@ class TimedBackend:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.decode_batch = backend.decode_batch
-        self.encoder = CallStats()
-        self.decoder = CallStats()
-        # Decoder calls on an embedding other than the previous call's: the exported
-        # backends run the decoder's image half for those only.
-        self.new_images = CallStats()
+        self.totals = CallTotals()
         self._last_embedding: np.ndarray | None = None
         self.first_call: float | None = None  # epoch seconds of the first encoder call
 
@@ -48,52 +131,68 @@ class TimedBackend:
             self.first_call = time.time()
         start = time.perf_counter()
         embedding = self.backend.encode(image)
-        self.encoder.calls += 1
-        self.encoder.items += 1
-        self.encoder.seconds += time.perf_counter() - start
+        self.totals = replace(self.totals, encoder=self.totals.encoder.plus(1, time.perf_counter() - start))
         return embedding
 
     def decode(self, embedding: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """Decode, timed."""
-        if embedding is not self._last_embedding:
-            self.new_images.calls += 1
-            self._last_embedding = embedding
+        """Decode, timed; a call on another embedding than the last one counts as a new image."""
+        new_image = embedding is not self._last_embedding
+        self._last_embedding = embedding
         start = time.perf_counter()
         logits = self.backend.decode(embedding, boxes)
-        self.decoder.calls += 1
-        self.decoder.items += len(logits)
-        self.decoder.seconds += time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        totals = replace(self.totals, decoder=self.totals.decoder.plus(len(logits), seconds))
+        if new_image:
+            totals = replace(totals, new_images=totals.new_images.plus(1, seconds))
+        self.totals = totals
         return logits
 
-    def totals(self) -> dict[str, dict[str, float]]:
-        """Copies of the running totals."""
-        return {"encoder": asdict(self.encoder), "decoder": asdict(self.decoder), "new_images": asdict(self.new_images)}
 
+class Profiler:
+    """Stamps a run's phases, times its backend's calls and records each segmented case; created as the run starts."""
 
-@dataclass
-class Profile:
-    """Epoch stamps of a run's phases and one record per case."""
-
-    stamps: dict[str, float] = field(default_factory=dict)
-    cases: list[dict[str, Any]] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.stamps: dict[str, float] = {}
+        self.cases: list[CaseProfile] = []
+        self._timed: TimedBackend | None = None
+        self._counted = CallTotals()
+        self.stamp("main")
 
     def stamp(self, name: str) -> None:
-        """Record now as the moment `name` was reached."""
+        """Record now as the moment `name` (one of STAMPS) was reached."""
+        if name not in STAMPS:
+            raise ValueError(f"unknown stamp {name!r}; stamps: {', '.join(STAMPS)}")
         self.stamps[name] = time.time()
 
+    def instrument(self, backend: Backend) -> Backend:
+        """The loaded `backend`, wrapped so that its calls are timed; stamps "loaded"."""
+        self._timed = TimedBackend(backend)
+        self.stamp("loaded")
+        return self._timed
+
+    def case_done(self, name: str, seconds: float, read: float, write: float) -> None:
+        """Record a segmented case with the calls made since the previous case ended."""
+        self.cases.append(CaseProfile(name, seconds, read, write, self._calls_since_last()))
+
+    def case_dropped(self) -> None:
+        """A case ended without output: its calls are not counted towards the next case."""
+        self._calls_since_last()
+
+    def profile(self) -> RunProfile:
+        """The run so far, stamped "done" now."""
+        if self._timed is not None and self._timed.first_call is not None:
+            self.stamps["first_encode"] = self._timed.first_call
+        self.stamp("done")
+        return RunProfile(dict(self.stamps), list(self.cases))
+
     def save(self, path: Path) -> None:
-        """Write the profile as JSON."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"stamps": self.stamps, "cases": self.cases}, indent=2) + "\n")
+        """Write the --profile file atomically."""
+        write_atomic(path, self.profile().to_json())
 
-
-def case_record(name: str, seconds: float, read: float, write: float,
-                before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, Any]:
-    """One case's record: its seconds, read and write seconds, and the encoder/decoder calls it made."""
-    record: dict[str, Any] = {"case": name, "seconds": seconds, "read": read, "write": write}
-    for part in after:
-        record[part] = {key: after[part][key] - before[part][key] for key in after[part]}
-    return record
+    def _calls_since_last(self) -> CallTotals:
+        now = self._timed.totals if self._timed is not None else CallTotals()
+        calls, self._counted = now.minus(self._counted), now
+        return calls
 
 
 def median_ms(call: Callable[[], object], repeats: int) -> float:

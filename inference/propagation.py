@@ -29,7 +29,7 @@ def prompt_box(
     object_extent: np.ndarray,
     label: int,
     propagation: Propagation,
-    size: int,
+    input_size: int,
 ) -> np.ndarray:
     """The model-space prompt (x0, y0, x1, y1) for a slice, from the mask of the slice before it.
 
@@ -46,9 +46,9 @@ def prompt_box(
     if previous is None:
         return object_box
     if propagation is Propagation.BASELINE:
-        box = baseline_mask_box(previous, label, size)
+        box = baseline_mask_box(previous, label, input_size)
         return object_box if box is None else box
-    box = mask_box(previous, size)
+    box = mask_box(previous, input_size)
     if box is None:
         return object_box
     clipped = np.concatenate([np.maximum(box[:2], object_extent[:2]), np.minimum(box[2:], object_extent[2:])])
@@ -56,21 +56,21 @@ def prompt_box(
     return object_box if empty else clipped
 
 
-def pixel_extent(box: np.ndarray, original_shape: tuple[int, int], target: int) -> np.ndarray:
+def pixel_extent(box: np.ndarray, original_shape: tuple[int, int], input_size: int) -> np.ndarray:
     """Model-space pixels covered by the inclusive pixel box (x0, y0, x1, y1), as an inclusive box.
 
     Pixel x spans [x, x + 1), so the far edge maps to ceil((x1 + 1) * scale) - 1;
     plain scaling (as for prompt boxes) would lose up to one scale step there
     when a small image is enlarged.
     """
-    scale = target / max(original_shape)
+    scale = input_size / max(original_shape)
     box = np.asarray(box, dtype=np.float64)
     low = np.floor(box[:2] * scale)
     high = np.ceil((box[2:] + 1) * scale) - 1
-    return np.clip(np.concatenate([low, high]), 0, target - 1).astype(np.int64)
+    return np.clip(np.concatenate([low, high]), 0, input_size - 1).astype(np.int64)
 
 
-def mask_box(mask: np.ndarray, target: int) -> np.ndarray | None:
+def mask_box(mask: np.ndarray, input_size: int) -> np.ndarray | None:
     """Model-space box around a non-empty (H, W) mask, grown by BOX_SHIFT; None if empty.
 
     The baseline resized the previous slice's label mask to model space with
@@ -81,18 +81,18 @@ def mask_box(mask: np.ndarray, target: int) -> np.ndarray | None:
     box = _bounding_box(mask)
     if box is None:
         return None
-    return _grow(pixel_extent(box, mask.shape, target), target)
+    return _grow(pixel_extent(box, mask.shape, input_size), input_size)
 
 
-def baseline_mask_box(mask: np.ndarray, label: int, target: int) -> np.ndarray | None:
+def baseline_mask_box(mask: np.ndarray, label: int, input_size: int) -> np.ndarray | None:
     """The baseline's box from the previous slice: uint8 label mask resized with INTER_AREA.
 
     The baseline stored the mask with value `label` in uint8 (wrapping past 255),
     so the value is kept to reproduce its boxes exactly.
     """
     values = mask.astype(np.uint8) * np.uint8(label % 256)
-    box = _bounding_box(resize_longest_side(values, target))
-    return None if box is None else _grow(box, target)
+    box = _bounding_box(resize_longest_side(values, input_size))
+    return None if box is None else _grow(box, input_size)
 
 
 def _bounding_box(mask: np.ndarray) -> np.ndarray | None:
@@ -104,6 +104,6 @@ def _bounding_box(mask: np.ndarray) -> np.ndarray | None:
     return np.array([cols[0], rows[0], cols[-1], rows[-1]])
 
 
-def _grow(box: np.ndarray, target: int) -> np.ndarray:
-    """Grow a model-space box by BOX_SHIFT on every side, clipped to [0, target] like the baseline."""
-    return np.clip(box + np.array([-BOX_SHIFT, -BOX_SHIFT, BOX_SHIFT, BOX_SHIFT]), 0, target)
+def _grow(box: np.ndarray, input_size: int) -> np.ndarray:
+    """Grow a model-space box by BOX_SHIFT on every side, clipped to [0, input_size] like the baseline."""
+    return np.clip(box + np.array([-BOX_SHIFT, -BOX_SHIFT, BOX_SHIFT, BOX_SHIFT]), 0, input_size)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 
+from common.atomic import write_atomic
 from inference.pipeline import CaseOutcome
 
 RECORD_FIELDS = ("case", "status", "seconds", "error", "warnings")
@@ -39,13 +38,4 @@ def write_record(path: Path, outcomes: list[CaseOutcome], seconds: float, stoppe
         counts = Counter(o.status.value for o in outcomes)
         text = json.dumps({"seconds": round(seconds, 3), "stopped_by": stopped_by, "counts": dict(counts),
                            "cases": rows}, indent=1) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, text)

@@ -10,7 +10,7 @@ import sys
 import time
 
 from checkpoints.manifest import exported_models
-from inference.runtime import OPENVINO_CACHE_DIR, create_backend
+from inference.registry import OPENVINO_CACHE_DIR, create_backend
 
 
 def main() -> int:

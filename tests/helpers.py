@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,11 @@ import pytest
 import surface_distance
 
 from casefiles import discover_cases
+from inference.backends import Backend
 from inference.pipeline import CaseOutcome, process_cases
 from inference.propagation import Propagation
-from inference.runtime import create_predictor
+from inference.segmenter import Segmenter, build_segmenter
+from inference.settings import RunSettings
 from inference.threads import available_cpus
 
 # Floors a few points under the Dice measured with the default settings
@@ -56,6 +59,16 @@ class BoxEchoBackend:
         return logits
 
 
+def echo_segmenter(backend: Backend | None = None) -> Callable[..., Segmenter]:
+    """A stand-in for the CLI's `build_segmenter`: the run's settings on `backend` (a fresh BoxEchoBackend)."""
+
+    def build(settings: RunSettings, wrap: Callable[[Backend], Backend] | None = None) -> Segmenter:
+        chosen = backend or BoxEchoBackend()
+        return Segmenter(settings, chosen if wrap is None else wrap(chosen))
+
+    return build
+
+
 class Poison:
     """Unpickling this creates a marker file: proof that a loader ran pickled code."""
 
@@ -68,8 +81,8 @@ class Poison:
 
 def run_demo(inputs: Path, output: Path, propagation: Propagation) -> dict[str, CaseOutcome]:
     """Segment the demo inputs with LiteMedSAM on OpenVINO (the default); outcomes by case name."""
-    predictor = create_predictor("litemedsam", "openvino", available_cpus())
-    outcomes = process_cases(predictor, discover_cases(inputs), output, propagation)
+    segmenter = build_segmenter(RunSettings(threads=available_cpus(), propagation=propagation))
+    outcomes = process_cases(segmenter, discover_cases(inputs), output)
     return {o.name: o for o in outcomes}
 
 

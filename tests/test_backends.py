@@ -1,9 +1,10 @@
-"""The runtimes agree on the real LiteMedSAM and a real image; OpenVINO runs in the precision it is given, and
-runs with a compiled-model cache it cannot use or write."""
+"""The backend table builds each backend with what it uses; the backends agree on the real LiteMedSAM and a real
+image; OpenVINO runs in the precision it is given, and with a compiled-model cache it cannot use or write."""
 
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 import subprocess
 import sys
@@ -13,9 +14,11 @@ import numpy as np
 import pytest
 
 from checkpoints.manifest import exported_files
-from inference.backends import PARTS, LastImage, OpenVinoBackend
-from inference.io import load_case
-from inference.runtime import create_predictor
+from common.overlap import dice
+from inference.backends import EXPORTED_GRAPHS, LastImage, OpenVinoBackend
+from inference.cases import load_case
+from inference.predictor import BoxPredictor
+from inference.registry import BACKENDS, PRECISIONS, backend_precisions, create_backend, exported_files_of
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # prctl(2) option and capabilities(7) numbers: those that let root write whatever the file modes say.
@@ -23,10 +26,44 @@ PR_CAPBSET_DROP = 24
 CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER = 1, 2, 3
 
 
+def litemedsam_on(backend: str, threads: int, precision: str = "f32") -> BoxPredictor:
+    """LiteMedSAM on `backend` with `precision`, through the registry."""
+    return BoxPredictor(create_backend("litemedsam", backend, threads, precision=precision))
+
+
+def test_each_backend_is_built_with_only_the_options_it_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    built = {}
+    for name, spec in BACKENDS.items():
+        def build(model: str, threads: int, name: str = name, **options: object) -> None:
+            built[name] = (model, threads, options)
+        monkeypatch.setitem(BACKENDS, name, dataclasses.replace(spec, build=build))
+    create_backend("litemedsam", "openvino", 2, precision="int8")
+    create_backend("litemedsam", "onnxruntime", 1)
+    create_backend("swiftmedsam-v2", "torch", 1, checkpoint=Path("w.pth"))
+    assert built == {"openvino": ("litemedsam", 2, {"precision": "int8"}), "onnxruntime": ("litemedsam", 1, {}),
+                     "torch": ("swiftmedsam-v2", 1, {"checkpoint": Path("w.pth")})}
+    with pytest.raises(ValueError, match="--checkpoint applies to --backend torch"):
+        create_backend("litemedsam", "openvino", 1, checkpoint=Path("w.pth"))
+    with pytest.raises(ValueError, match="unknown backend 'tensorrt'"):
+        create_backend("litemedsam", "tensorrt", 1)
+
+
+def test_the_table_names_every_precision_once_and_int8_reads_the_int8_encoder() -> None:
+    assert set(PRECISIONS) == {p for _, p in backend_precisions()}
+    assert PRECISIONS["int8"].formats == ("openvino", "openvino-int8") and PRECISIONS["int8"].compute == "f32"
+    assert all(p.compute in ("f32", "bf16") for p in PRECISIONS.values())
+
+
+def test_int8_reads_the_f32_decoder_and_the_int8_encoder_files_only(exported_litemedsam: list) -> None:
+    files = exported_files_of("litemedsam", PRECISIONS["int8"].formats)
+    assert files["encoder"].name == "litemedsam.encoder.int8.xml"
+    assert files["decoder_box"].name == "litemedsam.decoder_box.xml"
+
+
 def test_openvino_and_onnxruntime_agree_on_a_real_image(demo_data: Path, exported_litemedsam: list) -> None:
     case = load_case(demo_data / "inputs" / "2DBox_Microscope_0001.npz")
-    openvino = create_predictor("litemedsam", "openvino", 2)
-    onnx = create_predictor("litemedsam", "onnxruntime", 2)
+    openvino = litemedsam_on("openvino", 2)
+    onnx = litemedsam_on("onnxruntime", 2)
     assert openvino.backend.inference_precision == "f32"
     ov_emb, ort_emb = openvino.embed(case.image), onnx.embed(case.image)
     assert np.abs(ov_emb.embedding - ort_emb.embedding).max() < 1e-4
@@ -39,25 +76,25 @@ def test_openvino_and_onnxruntime_agree_on_a_real_image(demo_data: Path, exporte
 def test_bf16_is_an_option_and_never_the_default(exported_litemedsam: list) -> None:
     import openvino as ov
 
-    bf16 = create_predictor("litemedsam", "openvino", 1, precision="bf16")
+    bf16 = litemedsam_on("openvino", 1, precision="bf16")
     # CPUs without bf16 support run f32 whatever is asked; those with it must run what was asked.
     supported = "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     assert bf16.backend.inference_precision == ("bf16" if supported else "f32")
-    with pytest.raises(ValueError, match="applies to --backend openvino only"):
-        create_predictor("litemedsam", "onnxruntime", 1, precision="bf16")
+    with pytest.raises(ValueError, match="--backend onnxruntime offers f32"):
+        litemedsam_on("onnxruntime", 1, precision="bf16")
 
 
 def test_int8_encoder_is_an_option_that_stays_close_to_f32(demo_data: Path, exported_litemedsam: list) -> None:
     """The int8 encoder IR really differs from f32, and its masks stay near f32's on real nuclei."""
     case = load_case(demo_data / "inputs" / "2DBox_Microscope_0001.npz")
-    f32 = create_predictor("litemedsam", "openvino", 2)
-    int8 = create_predictor("litemedsam", "openvino", 2, precision="int8")
+    f32 = litemedsam_on("openvino", 2)
+    int8 = litemedsam_on("openvino", 2, precision="int8")
     f32_emb, int8_emb = f32.embed(case.image), int8.embed(case.image)
     error = np.abs(f32_emb.embedding - int8_emb.embedding).max()
     assert 1e-3 < error < 1.0  # quantised (f32 runtimes agree to 1e-5), yet the same features
     boxes = f32.to_model_space(case.boxes, f32_emb.original_shape)
-    dice = [2 * (a & b).sum() / max(a.sum() + b.sum(), 1) for a, b in zip(f32.predict(f32_emb, boxes), int8.predict(int8_emb, boxes))]
-    assert np.mean(dice) >= 0.9  # measured 0.95: an option, not the default
+    values = [dice(a, b) for a, b in zip(f32.predict(f32_emb, boxes), int8.predict(int8_emb, boxes))]
+    assert np.mean(values) >= 0.9  # measured 0.95: an option, not the default
 
 
 def test_the_decoders_image_half_runs_once_per_image() -> None:
@@ -75,7 +112,7 @@ def test_openvino_decodes_the_same_with_and_without_the_shared_image_half(
     demo_data: Path, exported_litemedsam: list
 ) -> None:
     case = load_case(demo_data / "inputs" / "2DBox_Microscope_0001.npz")
-    predictor = create_predictor("litemedsam", "openvino", 2)
+    predictor = litemedsam_on("openvino", 2)
     embedded = predictor.embed(case.image)
     boxes = predictor.to_model_space(case.boxes[:6], embedded.original_shape).astype(np.float32)
     shared = predictor.backend.decode(embedded.embedding, boxes)
@@ -99,7 +136,7 @@ def contents(folder: Path) -> dict[str, int]:
 def backend_runs(cache_dir: Path) -> Path | None:
     """Build the OpenVINO backend with `cache_dir`, check one encode and decode; the cache it kept."""
     files = exported_files("litemedsam", "openvino")
-    backend = OpenVinoBackend(*(files[part] for part in PARTS), 1, cache_dir=cache_dir)
+    backend = OpenVinoBackend(*(files[part] for part in EXPORTED_GRAPHS), 1, cache_dir=cache_dir)
     embedding = backend.encode(np.zeros((1, 3, 256, 256), np.float32))
     assert backend.decode(embedding, np.array([[8, 8, 64, 64]], np.float32)).shape == (1, 256, 256)
     return backend.cache_dir

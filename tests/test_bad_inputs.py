@@ -22,8 +22,7 @@ import numpy as np
 import pytest
 
 import inference.__main__ as cli
-from inference.predictor import BoxPredictor
-from tests.helpers import BoxEchoBackend, Poison, corrupt_deflate
+from tests.helpers import Poison, corrupt_deflate, echo_segmenter
 
 Check = Callable[[np.ndarray], bool]
 
@@ -223,7 +222,7 @@ def corpus_run(real: dict[str, np.ndarray], tmp_path_factory: pytest.TempPathFac
     np.savez_compressed(outputs / REPLACED_OUTPUT, segs=np.full((3, 3), 9, np.uint16))
     kept = (outputs / STALE_OUTPUT).read_bytes()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cli, "create_predictor", lambda *args: BoxPredictor(BoxEchoBackend()))
+        patch.setattr(cli, "build_segmenter", echo_segmenter())
         status = cli.main(["-i", str(inputs), "-o", str(outputs), "--no-progress", "--log", str(root / "run.log")])
     record = json.loads((root / "run.record.json").read_text())
     return CorpusRun(kinds, inputs, outputs, status, (root / "run.log").read_text(), record, marker, kept)

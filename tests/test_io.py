@@ -1,4 +1,4 @@
-"""Inference's side of the case files: reading and validating inputs, writing label maps."""
+"""Inference's side of the case files: reading and validating inputs (cases, admission), label maps (labelmap), writing them (outputs)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,11 @@ import numpy as np
 import pytest
 
 from casefiles import CaseError, discover_cases
-from inference import io
-from inference.io import (
-    Case,
-    load_case,
-    new_label_map,
-    paint,
-    write_segmentation,
-)
+from inference import outputs
+from inference.admission import WORKING_MEMORY
+from inference.cases import Case, load_case
+from inference.labelmap import new_label_map, paint
+from inference.outputs import write_segmentation
 
 IMAGE_2D = np.arange(20 * 30 * 3, dtype=np.uint32).reshape(20, 30, 3).astype(np.uint8)
 IMAGE_3D = np.arange(5 * 20 * 30, dtype=np.uint32).reshape(5, 20, 30).astype(np.uint8)
@@ -256,14 +253,14 @@ def test_unusable_boxes_are_skipped_or_repaired_with_a_warning(
 ) -> None:
     case = load_case(save_case(tmp_path, "2DBox_X_1.npz", imgs=IMAGE_2D, boxes=np.array(boxes, dtype=np.float64)))
     np.testing.assert_array_equal(case.boxes, kept)
-    np.testing.assert_array_equal(case.labels, labels)
+    np.testing.assert_array_equal(case.box_labels, labels)
     assert any(warning in note for note in case.warnings), case.warnings
 
 
 def test_many_skipped_boxes_are_counted_not_all_listed(tmp_path: Path) -> None:
     boxes = np.array([[40, 0, 45, 5]] * 25 + [[0, 0, 4, 4]])
     case = load_case(save_case(tmp_path, "2DBox_X_1.npz", imgs=IMAGE_2D, boxes=boxes))
-    assert case.labels.tolist() == [26]
+    assert case.box_labels.tolist() == [26]
     assert case.warnings[0].startswith("boxes 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 15 more (1-based): wholly outside")
 
 
@@ -278,7 +275,7 @@ def test_many_skipped_boxes_are_counted_not_all_listed(tmp_path: Path) -> None:
 )
 def test_unusable_3d_boxes(tmp_path: Path, boxes: list[list[float]], labels: list[int], warning: str) -> None:
     case = load_case(save_case(tmp_path, "3DBox_X_1.npz", imgs=IMAGE_3D, boxes=np.array(boxes)))
-    assert case.labels.tolist() == labels
+    assert case.box_labels.tolist() == labels
     assert warning in case.warnings[0]
 
 
@@ -304,7 +301,7 @@ def test_unusable_spacing_is_ignored_with_a_warning(tmp_path: Path, spacing: lis
 def test_a_case_too_large_for_the_memory_given_is_refused_before_reading(tmp_path: Path) -> None:
     path = save_case(tmp_path, "3DBox_X_1.npz", imgs=np.zeros((300, 512, 512), np.uint8), boxes=BOXES_3D)
     # 300x512x512 uint8 plus a uint16 label map is 225 MiB, plus the working memory.
-    assert load_case(path, memory_available=io.WORKING_MEMORY + 240 * 2**20).image.shape == (300, 512, 512)
+    assert load_case(path, memory_available=WORKING_MEMORY + 240 * 2**20).image.shape == (300, 512, 512)
     assert_case_error(path, "too large for the memory given", "(300, 512, 512) uint8", "0.5 GiB available",
                       memory=2**30 // 2)
 
@@ -363,7 +360,7 @@ def test_new_label_map_shapes() -> None:
     case_2d = Case("2DBox_X_1.npz", IMAGE_2D, BOXES_2D, None)
     case_3d = Case("3DBox_X_1.npz", IMAGE_3D, BOXES_3D, (1.0, 1.0, 1.0))
     for case, shape in [(case_2d, (20, 30)), (case_3d, (5, 20, 30))]:
-        labels = new_label_map(case)
+        labels = new_label_map(case.spatial_shape)
         assert labels.shape == shape
         assert labels.dtype == np.uint16
         assert not labels.any()
@@ -464,7 +461,7 @@ def test_failed_write_keeps_previous_output_and_leaves_no_temp(
         file.write(b"partial")  # type: ignore[attr-defined]
         raise OSError("disk full")
 
-    monkeypatch.setattr(io.np, "savez_compressed", failing_savez)
+    monkeypatch.setattr(outputs.np, "savez_compressed", failing_savez)
     with pytest.raises(OSError, match="disk full"):
         write_segmentation(tmp_path, "2DBox_X_1.npz", np.zeros((2, 3), np.uint16))
 
@@ -512,7 +509,7 @@ def test_write_checks_expected_shape(tmp_path: Path) -> None:
 
 def test_load_paint_write_round_trip(tmp_path: Path) -> None:
     case = load_case(save_case(tmp_path, "3DBox_CT_1.npz", imgs=IMAGE_3D, boxes=BOXES_3D))
-    labels = new_label_map(case)
+    labels = new_label_map(case.spatial_shape)
     for label, (x0, y0, z0, x1, y1, z1) in enumerate(case.boxes, start=1):
         mask = np.zeros(case.spatial_shape, dtype=bool)
         mask[z0 : z1 + 1, y0 : y1 + 1, x0 : x1 + 1] = True

@@ -11,13 +11,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # Each top-level package and the project packages it may import; anything else is a layering error.
 ALLOWED_IMPORTS = {
-    "casefiles": set(),
-    "checkpoints": set(),
-    "inference": {"casefiles", "checkpoints"},
-    "evaluation": {"casefiles"},
-    "demo": {"casefiles", "checkpoints", "inference"},
-    "training": {"casefiles", "checkpoints", "inference", "demo", "evaluation"},
-    "benchmarks": {"casefiles", "checkpoints", "inference", "evaluation", "demo"},
+    "common": set(),
+    "casefiles": {"common"},
+    "checkpoints": {"common"},
+    "inference": {"common", "casefiles", "checkpoints"},
+    "evaluation": {"common", "casefiles"},
+    "reference": {"common", "casefiles", "checkpoints", "inference"},
+    "demo": {"common", "casefiles", "checkpoints", "inference"},
+    "training": {"common", "casefiles", "checkpoints", "inference", "demo", "evaluation"},
+    "benchmarks": {"common", "casefiles", "checkpoints", "inference", "evaluation", "demo", "reference"},
 }
 
 
@@ -100,9 +102,16 @@ def test_no_import_cycles() -> None:
     assert cycles == []
 
 
+def test_tests_import_no_benchmark_module() -> None:
+    modules = project_modules()
+    wrong = [f"{path.name} imports {target}" for path in sorted((REPO / "tests").glob("*.py"))
+             for target in imported_modules(path, set(modules)) if target.split(".")[0] == "benchmarks"]
+    assert wrong == []
+
+
 def test_the_runtime_path_does_not_import_torch_or_onnx() -> None:
     code = (
-        "import sys, inference.__main__, inference.runtime, inference.pipeline\n"
+        "import sys, inference.__main__, inference.registry, inference.segmenter, inference.pipeline\n"
         "heavy = sorted(m for m in ('torch', 'onnx', 'scipy', 'matplotlib') if m in sys.modules)\n"
         "print(','.join(heavy))"
     )

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks.reference import sam_form_decode
 from inference.build import CheckpointError, build_model, load_checkpoint, parameter_counts
+from inference.cases import load_case
 from inference.config import get_config
 from inference.modeling.lite_medsam import LiteMedSAM
-from inference.io import load_case
 from inference.modeling.transformer import Attention
 from inference.transforms import preprocess
+from reference.decoder import sam_form_decode
 
 
 def test_litemedsam_parameter_counts_match_the_published_model() -> None:
@@ -143,7 +143,7 @@ def test_the_decoder_equals_sams_arithmetic(lite_medsam_checkpoint: Path, demo_d
     """
     model = build_model("litemedsam", lite_medsam_checkpoint)
     case = load_case(demo_data / "inputs" / "2DBox_Microscope_0001.npz")
-    model_input, _ = preprocess(case.image, model.config.image_size)
+    model_input, _ = preprocess(case.image, model.config.input_size)
     boxes = torch.tensor([[10.0, 20.0, 120.0, 200.0], [50.0, 60.0, 70.0, 90.0], [0.0, 0.0, 255.0, 255.0]])
     with torch.no_grad():
         embedding = model.image_encoder(torch.from_numpy(model_input)).double()

@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 
 import inference.__main__ as cli
-from inference import pipeline
-from inference.io import load_case
-from inference.pipeline import process_case, segment_case
-from inference.predictor import BoxPredictor
-from inference.propagation import Propagation
-from tests.helpers import BoxEchoBackend
+from inference.cases import load_case
+from inference.pipeline import process_case
+from inference.segmenter import Segmenter
+from inference.settings import RunSettings
+from tests.helpers import BoxEchoBackend, echo_segmenter
 
 
 def write_2d_case(folder: Path, name: str, boxes: np.ndarray, size: int = 256) -> Path:
@@ -35,7 +34,7 @@ def test_labels_follow_box_order_later_boxes_win_and_pass_255(tmp_path: Path) ->
     starts = np.arange(300) % 240
     boxes = np.stack([starts, starts, starts + 10, starts + 10], axis=1)
     path = write_2d_case(tmp_path, "2DBox_CT_0001.npz", boxes)
-    labels = segment_case(BoxPredictor(BoxEchoBackend()), load_case(path), Propagation.CLIPPED)
+    labels = Segmenter(RunSettings(), BoxEchoBackend()).segment(load_case(path))
     assert labels.dtype == np.uint16
     assert labels.max() == 300
     assert labels[10, 10] == 251  # boxes 241..251 start again at 0..10 and paint over 1..11
@@ -44,7 +43,7 @@ def test_labels_follow_box_order_later_boxes_win_and_pass_255(tmp_path: Path) ->
 
 def test_process_case_writes_and_reports_shape(tmp_path: Path) -> None:
     path = write_2d_case(tmp_path / "in", "2DBox_US_0002.npz", np.array([[10, 20, 100, 120]]))
-    result = process_case(BoxPredictor(BoxEchoBackend()), path, tmp_path / "out", Propagation.CLIPPED)
+    result = process_case(Segmenter(RunSettings(), BoxEchoBackend()), path, tmp_path / "out")
     assert result.ok and result.boxes == 1 and result.shape == (256, 256, 3)
     with np.load(tmp_path / "out" / "2DBox_US_0002.npz") as data:
         segs = data["segs"]
@@ -60,7 +59,7 @@ def test_cli_runs_every_case_and_fails_at_the_end_naming_the_bad_one(
     volume = np.random.default_rng(0).integers(0, 255, (6, 64, 64), dtype=np.uint8)
     np.savez_compressed(inputs / "3DBox_CT_0004.npz", imgs=volume, boxes=np.array([[5, 5, 0, 40, 40, 5]]),
                         spacing=np.array([2.0, 1.0, 1.0]))
-    monkeypatch.setattr(cli, "create_predictor", lambda *args: BoxPredictor(BoxEchoBackend()))
+    monkeypatch.setattr(cli, "build_segmenter", echo_segmenter())
 
     status = cli.main(["-i", str(inputs), "-o", str(outputs), "--timings", str(tmp_path / "t.csv"), "--no-progress"])
 
@@ -78,15 +77,15 @@ def test_a_bug_inside_a_case_logs_its_traceback_and_the_summary_lists_every_fail
 ) -> None:
     inputs, outputs = tmp_path / "in", tmp_path / "out"
     write_good_bad_good(inputs)
-    real_segment_case = pipeline.segment_case
+    real_segment = Segmenter.segment
 
-    def segment_with_a_bug(predictor, case, propagation):
+    def segment_with_a_bug(segmenter, case):
         if case.name == "2DBox_US_0003.npz":
             raise IndexError("index 7 is out of bounds")
-        return real_segment_case(predictor, case, propagation)
+        return real_segment(segmenter, case)
 
-    monkeypatch.setattr(pipeline, "segment_case", segment_with_a_bug)
-    monkeypatch.setattr(cli, "create_predictor", lambda *args: BoxPredictor(BoxEchoBackend()))
+    monkeypatch.setattr(Segmenter, "segment", segment_with_a_bug)
+    monkeypatch.setattr(cli, "build_segmenter", echo_segmenter())
 
     status = cli.main(["-i", str(inputs), "-o", str(outputs), "--no-progress"])  # no -v
 

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from inference.io import load_case, paint, paint_over_earlier
+from inference.cases import load_case
+from inference.labelmap import paint, paint_over_earlier
 from inference.predictor import BoxPredictor, ImageEmbedding
 from inference.propagation import Propagation
-from inference.runtime import create_predictor
+from inference.registry import create_backend
+from inference.segment3d import VolumeSegmenter, sweep_slices
+from inference.slice_cache import CACHE_BYTES, Embeddings, SliceEmbeddings
 from inference.threads import available_cpus
-from inference.volume import SliceEmbeddings, propagation_order, segment_volume, segment_volume_by_box, sweep_slices
+from reference.baseline import propagation_order, segment_volume_by_box
 from tests.helpers import BoxEchoBackend
 
 
@@ -31,6 +35,14 @@ class KeepAll:
 
     def release(self, slices) -> None:
         pass
+
+
+def segment_volume(
+    predictor: BoxPredictor, volume: np.ndarray, boxes: np.ndarray, propagation: Propagation = Propagation.CLIPPED,
+    embeddings: Embeddings | None = None, cache_bytes: int | None = CACHE_BYTES,
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(box index, slice, mask) of the two-sweep schedule, as it goes."""
+    return VolumeSegmenter(predictor, propagation, cache_bytes).segment(volume, boxes, embeddings)
 
 
 def painted(results, shape, paint_function) -> np.ndarray:
@@ -121,7 +133,7 @@ def test_slice_by_slice_equals_box_by_box_on_real_nuclei(demo_data: Path, export
     """The OpenVINO model on the 3D nuclei demo volume: the two schedules paint the same labels."""
     case = load_case(demo_data / "inputs" / "3DBox_Microscope_0002.npz")
     boxes = case.boxes[:12]
-    predictor = create_predictor("litemedsam", "openvino", available_cpus())
+    predictor = BoxPredictor(create_backend("litemedsam", "openvino", available_cpus()))
     shared = KeepAll(predictor, case.image)
     swept = list(segment_volume(predictor, case.image, boxes, Propagation.CLIPPED, embeddings=shared))
     by_box = list(segment_volume_by_box(predictor, case.image, boxes, Propagation.CLIPPED, shared))

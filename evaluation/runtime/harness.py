@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.cgroup import CGROUP_ROOT, memory_counter_files, read_number
 from evaluation.runtime.table import Timing
 
 CONTAINER_INPUTS = "/workspace/inputs/"
@@ -25,8 +26,6 @@ _CGROUP_DIRS = (
     "memory/system.slice/docker-{id}.scope",
     "memory/docker/{id}",
 )
-# Peak counters first; the current-usage counters are sampled where the kernel has no peak.
-_CGROUP_FILES = ("memory.peak", "memory.max_usage_in_bytes", "memory.current", "memory.usage_in_bytes")
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ def local_command(template: str, inputs: Path, outputs: Path) -> list[str]:
 class CgroupPeakSampler:
     """Samples a container's cgroup memory counters in a thread; keeps the largest value."""
 
-    def __init__(self, cidfile: Path, cgroup_root: Path = Path("/sys/fs/cgroup"), interval: float = 0.05) -> None:
+    def __init__(self, cidfile: Path, cgroup_root: Path = CGROUP_ROOT, interval: float = 0.05) -> None:
         self._cidfile = cidfile
         self._root = cgroup_root
         self._interval = interval
@@ -97,7 +96,7 @@ class CgroupPeakSampler:
         for pattern in _CGROUP_DIRS:
             folder = self._root / pattern.format(id=container)
             if folder.is_dir():
-                return [folder / name for name in _CGROUP_FILES if (folder / name).is_file()]
+                return memory_counter_files(folder)
         return []
 
     def _run(self) -> None:
@@ -108,10 +107,9 @@ class CgroupPeakSampler:
             if container and not files:
                 files = self._counter_files(container)
             for path in files:
-                try:
-                    self._peak_bytes = max(self._peak_bytes, int(path.read_text().split()[0]))
-                except (OSError, ValueError, IndexError):
-                    continue
+                value = read_number(path)
+                if value is not None:
+                    self._peak_bytes = max(self._peak_bytes, value)
             self._stop.wait(self._interval)
 
 
@@ -194,7 +192,7 @@ def run_docker(
     options: DockerOptions,
     timeout: float | None = None,
     save_to: Path | None = None,
-    cgroup_root: Path = Path("/sys/fs/cgroup"),
+    cgroup_root: Path = CGROUP_ROOT,
 ) -> CaseRun:
     """Time a fresh container on one case, from `docker run` to its exit; peak memory from its cgroup."""
     with tempfile.TemporaryDirectory(prefix="medsam-runtime-", ignore_cleanup_errors=True) as tmp:

@@ -19,13 +19,14 @@ from pathlib import Path
 import torch
 
 from checkpoints.manifest import EXPORT_DIR, checkpoint_for, record_export
-from inference.backends import PARTS, OnnxBackend, OpenVinoBackend, TorchBackend
+from inference.backends import EXPORTED_GRAPHS, OnnxBackend, OpenVinoBackend, TorchBackend
 from inference.build import build_model
 from inference.config import MODEL_CONFIGS
 from inference.export.onnx_files import OPSET, export_onnx
 from inference.export.openvino_files import convert_to_openvino
 from inference.export.parity import ParityReport, check_images, check_parity, mean_box_dice
 from inference.export.quantize import calibration_inputs, quantize_encoder
+from inference.registry import PRECISIONS
 
 
 class ExportError(RuntimeError):
@@ -52,18 +53,19 @@ def run_export(
         staged["openvino"] = convert_to_openvino(staged["onnx"], Path(staging))
         if int8:
             int8_encoder = quantize_encoder(staged["openvino"]["encoder"],
-                                            calibration_inputs(check_dir, model.config.image_size),
+                                            calibration_inputs(check_dir, model.config.input_size),
                                             Path(staging) / f"{model_name}.encoder.int8.xml")
             staged["openvino-int8"] = {"encoder": int8_encoder, "encoder_weights": int8_encoder.with_suffix(".bin")}
         exported = {
-            "onnxruntime": OnnxBackend(*(staged["onnx"][part] for part in PARTS), threads),
-            "openvino-f32": OpenVinoBackend(*(staged["openvino"][part] for part in PARTS), threads),
+            "onnxruntime": OnnxBackend(*(staged["onnx"][part] for part in EXPORTED_GRAPHS), threads),
+            "openvino-f32": OpenVinoBackend(*(staged["openvino"][part] for part in EXPORTED_GRAPHS), threads),
         }
-        reports = check_parity(TorchBackend(model, threads), exported, images, model.config.image_size)
+        reports = check_parity(TorchBackend(model, threads), exported, images, model.config.input_size)
         int8_dice = None
         if int8:
-            int8_backend = OpenVinoBackend(int8_encoder, *(staged["openvino"][part] for part in PARTS[1:]), threads, "int8")
-            int8_dice = mean_box_dice(exported["openvino-f32"], int8_backend, images, model.config.image_size)
+            int8_backend = OpenVinoBackend(int8_encoder, *(staged["openvino"][part] for part in EXPORTED_GRAPHS[1:]), threads,
+                                           PRECISIONS["int8"].compute)
+            int8_dice = mean_box_dice(exported["openvino-f32"], int8_backend, images, model.config.input_size)
         failed = [f"{name}: {report.summary()}" for name, report in reports.items() if not report.ok]
         if failed:
             raise ExportError(f"{model_name}: not recorded, the export is too far from torch:\n  " + "\n  ".join(failed))

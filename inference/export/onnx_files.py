@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from inference.backends import DECODER_HANDOFF, PARTS
+from inference.backends import DECODER_HANDOFF, EXPORTED_GRAPHS
 from inference.export.graphs import DecoderBoxGraph, DecoderImageGraph, EncoderGraph
 from inference.modeling.lite_medsam import LiteMedSAM
 
@@ -14,12 +14,12 @@ OPSET = 17
 
 
 def export_onnx(model: LiteMedSAM, out_dir: Path) -> dict[str, Path]:
-    """Write `<name>.<part>.onnx` for each of PARTS into `out_dir`; return them by part."""
+    """Write `<name>.<part>.onnx` for each of EXPORTED_GRAPHS into `out_dir`; return them by part."""
     model = model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = model.config
-    size, dim, grid = cfg.image_size, cfg.decoder.transformer_dim, cfg.embedding_size
-    paths = {part: out_dir / f"{cfg.name}.{part}.onnx" for part in PARTS}
+    size, dim, grid = cfg.input_size, cfg.decoder.transformer_dim, cfg.embedding_size
+    paths = {part: out_dir / f"{cfg.name}.{part}.onnx" for part in EXPORTED_GRAPHS}
     embedding = torch.zeros(1, dim, grid, grid)
     boxes = torch.tensor([[10.0, 20.0, 120.0, 200.0], [0.0, 0.0, 255.0, 255.0]])
     by_box = {"boxes": {0: "boxes"}, "low_res_logits": {0: "boxes"}, "iou_predictions": {0: "boxes"}}

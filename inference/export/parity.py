@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.backends import Backend
 from casefiles import discover_cases
-from inference.io import load_case
+from common.overlap import dice
+from inference.backends import Backend
+from inference.cases import load_case
 from inference.predictor import BoxPredictor
 
 # Torch and the export must agree on this fraction of mask pixels, and stay within
@@ -56,11 +57,11 @@ class ParityReport:
 
 
 def check_parity(
-    reference: Backend, exported: dict[str, Backend], images: list[tuple[np.ndarray, np.ndarray]], image_size: int = 256
+    reference: Backend, exported: dict[str, Backend], images: list[tuple[np.ndarray, np.ndarray]], input_size: int = 256
 ) -> dict[str, ParityReport]:
     """Compare each exported backend with the `reference` (torch) on (image, pixel boxes) pairs."""
-    ref = BoxPredictor(reference, image_size)
-    predictors = {name: BoxPredictor(backend, image_size) for name, backend in exported.items()}
+    ref = BoxPredictor(reference, input_size)
+    predictors = {name: BoxPredictor(backend, input_size) for name, backend in exported.items()}
     emb_err = dict.fromkeys(exported, 0.0)
     logit_err = dict.fromkeys(exported, 0.0)
     agree = dict.fromkeys(exported, 0)
@@ -86,23 +87,17 @@ def check_parity(
     }
 
 
-def mask_dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice of two boolean masks (1.0 when both are empty)."""
-    total = int(a.sum() + b.sum())
-    return 1.0 if total == 0 else 2 * int((a & b).sum()) / total
-
-
 def mean_box_dice(
-    reference: Backend, other: Backend, images: list[tuple[np.ndarray, np.ndarray]], image_size: int = 256
+    reference: Backend, other: Backend, images: list[tuple[np.ndarray, np.ndarray]], input_size: int = 256
 ) -> float:
     """Mean Dice, over every box of the (image, pixel boxes) pairs, of `other`'s full-size masks against `reference`'s."""
-    ref, oth = BoxPredictor(reference, image_size), BoxPredictor(other, image_size)
+    ref, oth = BoxPredictor(reference, input_size), BoxPredictor(other, input_size)
     values = []
     for image, boxes in images:
         ref_emb, oth_emb = ref.embed(image), oth.embed(image)
         model_boxes = ref.to_model_space(boxes, ref_emb.original_shape)
         for a, b in zip(ref.predict(ref_emb, model_boxes), oth.predict(oth_emb, model_boxes)):
-            values.append(mask_dice(a, b))
+            values.append(dice(a, b))
     return float(np.mean(values))
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from casefiles import discover_cases
-from inference.io import load_case
+from inference.cases import load_case
 from inference.transforms import preprocess
 
 if TYPE_CHECKING:
@@ -48,9 +48,9 @@ def calibration_images(input_dir: Path, slices_per_volume: int = SLICES_PER_VOLU
     return pairs
 
 
-def calibration_inputs(input_dir: Path, image_size: int = 256) -> list[np.ndarray]:
+def calibration_inputs(input_dir: Path, input_size: int = 256) -> list[np.ndarray]:
     """The encoder inputs of `calibration_images`."""
-    return [preprocess(image, image_size)[0] for image, _ in calibration_images(input_dir)]
+    return [preprocess(image, input_size)[0] for image, _ in calibration_images(input_dir)]
 
 
 def quantize_model(model: "ov.Model", inputs: list[np.ndarray], f32_layers: tuple[str, ...] = F32_LAYERS) -> "ov.Model":

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from checkpoints.manifest import exported_files
-from inference.backends import PARTS, OpenVinoBackend
+from common.overlap import dice
+from inference.backends import EXPORTED_GRAPHS, OpenVinoBackend
 from inference.config import MODEL_CONFIGS, get_config
-from inference.export.parity import mask_dice
 from inference.export.quantize import calibration_images, int8_layers, quantize_model
 from inference.threads import available_cpus
 from inference.transforms import preprocess, scale_boxes
@@ -29,7 +29,7 @@ BOXES_PER_IMAGE = 12
 
 
 def validation_items(
-    reference: OpenVinoBackend, input_dir: Path, image_size: int, seed: int = 0
+    reference: OpenVinoBackend, input_dir: Path, input_size: int, seed: int = 0
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(encoder input, model-space boxes, f32 low-res masks) on the calibration images, at most BOXES_PER_IMAGE each."""
     rng = np.random.default_rng(seed)
@@ -37,8 +37,8 @@ def validation_items(
     for image, boxes in calibration_images(input_dir):
         if len(boxes) > BOXES_PER_IMAGE:
             boxes = boxes[rng.choice(len(boxes), BOXES_PER_IMAGE, replace=False)]
-        model_input = preprocess(image, image_size)[0]
-        model_boxes = scale_boxes(boxes, image.shape[:2], image_size).astype(np.float32)
+        model_input = preprocess(image, input_size)[0]
+        model_boxes = scale_boxes(boxes, image.shape[:2], input_size).astype(np.float32)
         masks = reference.decode(reference.encode(model_input), model_boxes) > 0
         items.append((model_input, model_boxes, masks))
     return items
@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.INFO)
     files = exported_files(args.model, "openvino")
-    reference = OpenVinoBackend(*(files[part] for part in PARTS), available_cpus())
-    items = validation_items(reference, args.check_data, get_config(args.model).image_size)
+    reference = OpenVinoBackend(*(files[part] for part in EXPORTED_GRAPHS), available_cpus())
+    items = validation_items(reference, args.check_data, get_config(args.model).input_size)
 
     def validate(compiled: ov.CompiledModel, batch) -> tuple[float, list[float]]:
         request = compiled.create_infer_request()
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         for model_input, boxes, masks in batch:
             embedding = request.infer({"image": model_input})[0].copy()
             found = reference.decode(embedding, boxes) > 0
-            per_image.append(float(np.mean([mask_dice(a, b) for a, b in zip(masks, found)])))
+            per_image.append(float(np.mean([dice(a, b) for a, b in zip(masks, found)])))
         return float(np.mean(per_image)), per_image
 
     model = ov.Core().read_model(str(files["encoder"]))

@@ -19,7 +19,7 @@ class LiteMedSAM(nn.Module):
         self.config = cfg
         self.image_encoder = TinyViT(cfg.encoder)
         self.prompt_encoder = PromptEncoder(
-            cfg.decoder.transformer_dim, cfg.embedding_size, cfg.image_size, cfg.mask_in_chans
+            cfg.decoder.transformer_dim, cfg.embedding_size, cfg.input_size, cfg.mask_in_chans
         )
         self.mask_decoder = MaskDecoder(cfg.decoder)
 

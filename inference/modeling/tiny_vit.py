@@ -212,7 +212,7 @@ class TinyViT(nn.Module):
         super().__init__()
         self.embedding_size = cfg.embedding_size
         self.patch_embed = PatchEmbed(cfg.in_chans, cfg.embed_dims[0])
-        resolutions = [cfg.img_size]
+        resolutions = [cfg.input_size]
         for stride in cfg.merge_strides:
             resolutions.append(resolutions[-1] // stride)
 

@@ -1,4 +1,4 @@
-"""The memory benchmark's cases: real images at the sizes asked for, boxes inside them around real structures."""
+"""The real-size cases (memory benchmark): real images at the sizes asked for, boxes inside them around real structures."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.memory import NUCLEI_BOXES, NUCLEI_SCALE, VOLUME_SHAPE, brain_volume_case, nuclei_case, scale_boxes
 from demo.build import boxes_from_labels
+from demo.large_cases import NUCLEI_BOXES, NUCLEI_SCALE, VOLUME_SHAPE, brain_volume_case, nuclei_case, scale_boxes
 from demo.sources import nuclei_2d
 from demo.wheels import NILEARN, STARDIST, WheelDownloadError, default_cache_dir, fetch_wheel
-from inference.volume import sweep_slices
+from inference.segment3d import sweep_slices
 
 DEPTH = 40
 

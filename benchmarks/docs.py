@@ -1,0 +1,41 @@
+"""docs/benchmarks.md is written by the benchmarks: each replaces its own section with what it measured."""
+
+from __future__ import annotations
+
+import platform
+import re
+import shlex
+import time
+from pathlib import Path
+
+from common.atomic import write_atomic
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+INTRO = """# Benchmarks
+
+Written by the benchmarks themselves (`python -m benchmarks`, `python -m benchmarks.memory`): each
+run replaces its own section. Speed figures are ratios measured side by side in one run on one
+machine; absolute seconds differ from one CPU to the next.
+"""
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what the platform module says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def write_section(name: str, title: str, command: list[str], body: str, path: Path = DOCS) -> Path:
+    """Replace (or add) section `name` of `path`: `title`, the `command` that measured it, when, on which CPU, `body`."""
+    stamp = time.strftime("%Y-%m-%d")
+    section = (f"<!-- begin {name} -->\n## {title}\n\n`{shlex.join(command)}`, {stamp}, {cpu_model()}.\n\n"
+               f"{body.strip()}\n<!-- end {name} -->\n")
+    text = path.read_text() if path.is_file() else INTRO
+    pattern = re.compile(rf"<!-- begin {re.escape(name)} -->.*?<!-- end {re.escape(name)} -->\n", re.S)
+    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section
+    return write_atomic(path, text)

@@ -1,0 +1,1 @@
+"""What every package of the project shares: atomic file writes, the cgroup reader, Dice."""

@@ -1,0 +1,105 @@
+"""The backend table: each backend with its precisions and the exported files it loads; builds a backend.
+
+OpenVINO runs the IR in f32, bf16 or with the int8 encoder; ONNX Runtime runs the
+ONNX files in f32; torch runs the checkpoint (the reference; needs the dev
+requirements). The CLI and the benchmarks take their choices from this table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from checkpoints.manifest import EXPORT_DIR, checkpoint_for, exported_files
+from inference.backends import EXPORTED_GRAPHS, Backend, OnnxBackend, OpenVinoBackend, TorchBackend
+from inference.config import get_config
+
+# OpenVINO's compiled models; the image fills it when it is built (a fresh container imports instead of compiling).
+OPENVINO_CACHE_DIR = EXPORT_DIR / "openvino-cache"
+
+
+@dataclass(frozen=True)
+class Precision:
+    """What a precision loads and computes in."""
+
+    formats: tuple[str, ...]  # export formats read; a later one's parts replace an earlier one's
+    compute: str  # the arithmetic the backend is told to use
+    summary: str
+
+
+PRECISIONS: dict[str, Precision] = {
+    "f32": Precision(("openvino",), "f32", "f32 (the reference's arithmetic)"),
+    "bf16": Precision(("openvino",), "bf16", "bf16 (faster only on CPUs with native bf16; moves masks)"),
+    # The encoder quantised by inference.export.quantize (some layers left in f32) with the f32 decoder.
+    "int8": Precision(("openvino", "openvino-int8"), "f32", "int8 encoder with the f32 decoder (moves masks)"),
+}
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """A backend: its precisions, whether it reads a checkpoint, and how it is built from what it uses."""
+
+    precisions: tuple[str, ...]
+    build: Callable[..., Backend]  # (model, threads, [precision], [checkpoint])
+    uses_checkpoint: bool = False
+
+
+def _openvino(model: str, threads: int, precision: str) -> Backend:
+    chosen = PRECISIONS[precision]
+    files = exported_files_of(model, chosen.formats)
+    return OpenVinoBackend(*(files[graph] for graph in EXPORTED_GRAPHS), threads, chosen.compute, OPENVINO_CACHE_DIR)
+
+
+def _onnxruntime(model: str, threads: int) -> Backend:
+    files = exported_files_of(model, ("onnx",))
+    return OnnxBackend(*(files[graph] for graph in EXPORTED_GRAPHS), threads)
+
+
+def _torch(model: str, threads: int, checkpoint: Path | None) -> Backend:
+    from inference.build import build_model
+
+    # The manifest's checkpoint is verified (size, sha256) before it is loaded; a file
+    # the user names has no record to check, and loads with weights_only all the same.
+    return TorchBackend(build_model(model, checkpoint or checkpoint_for(model).record.verify()), threads)
+
+
+BACKENDS: dict[str, BackendSpec] = {
+    "openvino": BackendSpec(("f32", "bf16", "int8"), _openvino),
+    "onnxruntime": BackendSpec(("f32",), _onnxruntime),
+    "torch": BackendSpec(("f32",), _torch, uses_checkpoint=True),
+}
+
+
+def backend_precisions() -> list[tuple[str, str]]:
+    """Every (backend, precision) pair the table offers, in table order."""
+    return [(name, precision) for name, spec in BACKENDS.items() for precision in spec.precisions]
+
+
+def exported_files_of(model: str, formats: tuple[str, ...]) -> dict[str, Path]:
+    """A model's verified files by part from `formats`; a part a later format replaces is not read."""
+    files: dict[str, Path] = {}
+    for fmt in reversed(formats):
+        files = exported_files(model, fmt, exclude=tuple(files)) | files
+    return files
+
+
+def create_backend(
+    model: str, backend: str, threads: int, *, precision: str = "f32", checkpoint: Path | None = None
+) -> Backend:
+    """Build `backend` for `model`, handing it only the options it uses; ValueError for a choice it lacks."""
+    get_config(model)  # fail early on an unknown name
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    spec = BACKENDS[backend]
+    if precision not in spec.precisions:
+        raise ValueError(f"--precision {precision}: --backend {backend} offers {', '.join(spec.precisions)}")
+    if checkpoint is not None and not spec.uses_checkpoint:
+        raise ValueError(f"--checkpoint applies to --backend torch; for {backend} run "
+                         "python -m inference.export --checkpoint PATH --check-data DIR first")
+    options: dict[str, object] = {}
+    if len(spec.precisions) > 1:
+        options["precision"] = precision
+    if spec.uses_checkpoint:
+        options["checkpoint"] = checkpoint
+    return spec.build(model, threads, **options)

@@ -1,0 +1,21 @@
+"""The settings of one inference run, chosen once (by the CLI) and read by the code that needs them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from inference.propagation import Propagation
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Model, backend and precision; 3D propagation; threads; the per-case deadline."""
+
+    model: str = "litemedsam"
+    backend: str = "openvino"
+    precision: str = "f32"
+    checkpoint: Path | None = None  # torch backend only: weights other than the manifest's
+    threads: int = 1
+    propagation: Propagation = Propagation.CLIPPED
+    case_timeout: float | None = None  # seconds; None: no deadline

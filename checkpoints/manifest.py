@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from common.atomic import write_atomic
 
 CHECKPOINTS_DIR = Path(__file__).resolve().parent
 MANIFEST_PATH = CHECKPOINTS_DIR / "manifest.json"
@@ -218,6 +219,4 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _write_json(path: Path, content: dict[str, Any]) -> None:
     """Write atomically, so a crash never leaves half a record."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(content, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(content, indent=2) + "\n")

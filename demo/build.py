@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from common.atomic import atomic_file
 from demo.sources import DemoCase, brain_mr, nuclei_2d, nuclei_3d
 from demo.wheels import NILEARN, STARDIST, default_cache_dir, fetch_wheel
 
@@ -49,16 +50,15 @@ def write_input(
     folder: Path, name: str, image: np.ndarray, boxes: np.ndarray, spacing: tuple[float, float, float] | None
 ) -> Path:
     """Write an input case file `folder/name` (imgs, boxes[, spacing]) as the organisers do."""
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
-    np.savez_compressed(path, imgs=image, boxes=boxes, **spacing_array(spacing))
+    with atomic_file(path) as handle:
+        np.savez_compressed(handle, imgs=image, boxes=boxes, **spacing_array(spacing))
     return path
 
 
 def write_case(out_dir: Path, case: DemoCase) -> Path:
     """Write one case's input file (imgs, boxes[, spacing]) and ground truth (gts[, spacing])."""
     path = write_input(out_dir / "inputs", case.name, case.image, boxes_from_labels(case.labels), case.spacing)
-    gts = out_dir / "gts"
-    gts.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(gts / case.name, gts=case.labels.astype(np.uint16), **spacing_array(case.spacing))
+    with atomic_file(out_dir / "gts" / case.name) as handle:
+        np.savez_compressed(handle, gts=case.labels.astype(np.uint16), **spacing_array(case.spacing))
     return path

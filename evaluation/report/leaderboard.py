@@ -12,6 +12,7 @@ from typing import Iterable, Mapping, TextIO
 import numpy as np
 
 from casefiles import modality
+from common.atomic import atomic_file
 from evaluation.runtime.table import Timing
 
 OVERALL = "Overall"
@@ -115,8 +116,7 @@ def cases_markdown(rows: list[CaseRow]) -> str:
 
 def write_leaderboard_csv(path: Path, groups: list[GroupRow]) -> None:
     """Write `modality,cases,dsc,nsd,seconds` (scores as fractions, 4 decimals)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
+    with atomic_file(path, text=True) as handle:
         writer = csv.writer(handle)
         writer.writerow(("modality", "cases", "dsc", "nsd", "seconds"))
         for g in groups:
@@ -125,8 +125,7 @@ def write_leaderboard_csv(path: Path, groups: list[GroupRow]) -> None:
 
 def write_cases_csv(path: Path, rows: list[CaseRow]) -> None:
     """Write the joined per-case table `case,modality,dsc,nsd,seconds,peak_mb`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
+    with atomic_file(path, text=True) as handle:
         writer = csv.writer(handle)
         writer.writerow(("case", "modality", "dsc", "nsd", "seconds", "peak_mb"))
         for r in rows:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from common.atomic import atomic_file
 from evaluation.csvfiles import csv_number, read_csv_rows
 
 RUNTIME_HEADER = ("case", "seconds", "peak_mb", "ok")
@@ -24,8 +25,7 @@ class Timing:
 
 def write_runtime(path: Path, rows: Iterable[tuple[str, Timing]]) -> None:
     """Write `case,seconds,peak_mb,ok` rows."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
+    with atomic_file(path, text=True) as handle:
         writer = csv.writer(handle)
         writer.writerow(RUNTIME_HEADER)
         for case, timing in rows:

@@ -6,7 +6,7 @@ path (python -m inference), their ratio, peak RSS, the default path's breakdown 
 its --profile (start-up: the lesser of our path's two runs), and the per-object Dice
 between the reference's masks and ours. The Dice compares like with like: our path
 with the baseline's propagation boxes (--propagation baseline), so that it measures
-what the runtimes change; the default clipped propagation changes 3D masks on purpose.
+what the backends change; the default clipped propagation changes 3D masks on purpose.
 Before the cases, the raw single-call latency of every backend and precision,
 measured in the same run. The benchmark and every process it starts are pinned to
 as many cores as --threads (the last of the allowed ones), so that background
@@ -89,7 +89,7 @@ def run_case(case: Path, python: str, threads: int, out: Path, precision: str) -
 def report(latency: dict, rows: list[dict], ours: tuple[str, str]) -> str:
     """The benchmark's Markdown: raw latencies, per-case table, breakdown, targets."""
     lines = ["### Raw single-call latency (one thread)", "",
-             "| runtime | load s | encoder ms | decoder ms, box on a new image | decoder ms/box, same image, "
+             "| backend | load s | encoder ms | decoder ms, box on a new image | decoder ms/box, same image, "
              "batch 1 / 4 / 16 |", "| --- | --- | --- | --- | --- |"]
     for (backend, precision), r in latency.items():
         per_box = " / ".join(f"{r['decoder_ms_per_box'][b]:.1f}" for b in ("1", "4", "16"))

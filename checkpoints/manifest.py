@@ -154,7 +154,7 @@ def exported_files(
     """Paths of a model's exported files of one format by part (but `exclude`), each verified (size, sha256).
 
     Hashing the ~60 MB of one format takes about 45 ms, read from disk, and leaves
-    the files in the page cache for the runtime that loads them next; excluded
+    the files in the page cache for the backend that loads them next; excluded
     parts (ones another format replaces) are not read.
     """
     record = read_export(model, export_dir)

@@ -1,7 +1,7 @@
-"""Runtimes behind one interface: encode a model-space image, decode boxes against an embedding.
+"""Backends behind one interface: encode a model-space image, decode boxes against an embedding.
 
-OpenVINO is the default runtime, ONNX Runtime the alternative; the torch backend is
-the reference. Each runtime is imported only when its backend is built.
+OpenVINO is the default backend, ONNX Runtime the alternative; the torch backend is
+the reference. Each engine is imported only when its backend is built.
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ class OpenVinoBackend:
 def without_openvino_conversion_tools() -> None:
     """Make `import openvino` in this process skip its model conversion tools, as in the image.
 
-    The runtime reads IR and never converts. `import openvino` imports the
+    Inference reads IR and never converts. `import openvino` imports the
     conversion tools (and their telemetry) inside a try/except ImportError; marking
     them absent saves about 0.1 s of start-up. The image leaves them out altogether.
     Only for processes that never export: the CLI calls it before its first import.

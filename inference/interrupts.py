@@ -1,7 +1,7 @@
 """Stopping work cleanly: SIGTERM and Ctrl-C end a run between steps, a deadline ends one case.
 
 Both raise an exception in the main thread at the next Python instruction, so a
-runtime call in progress (at most one encoder pass) finishes first, and every
+backend call in progress (at most one encoder pass) finishes first, and every
 `finally` and atomic write cleans up on the way out.
 """
 
@@ -51,7 +51,7 @@ def deadline(seconds: float | None) -> Iterator[None]:
 
     A timer thread signals the main thread alone (pthread_kill), where Python runs
     the handler; a process-wide alarm could interrupt a system call of any of the
-    runtime's worker threads instead.
+    backend's worker threads instead.
     """
     if seconds is None:
         yield

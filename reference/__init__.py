@@ -1,1 +1,1 @@
-"""The organizers' baseline algorithm as it is, for benchmarks and tests; not in the runtime path."""
+"""The organizers' baseline algorithm as it is, for benchmarks and tests; not in the inference path."""

@@ -91,7 +91,7 @@ def test_int8_encoder_is_an_option_that_stays_close_to_f32(demo_data: Path, expo
     int8 = litemedsam_on("openvino", 2, precision="int8")
     f32_emb, int8_emb = f32.embed(case.image), int8.embed(case.image)
     error = np.abs(f32_emb.embedding - int8_emb.embedding).max()
-    assert 1e-3 < error < 1.0  # quantised (f32 runtimes agree to 1e-5), yet the same features
+    assert 1e-3 < error < 1.0  # quantised (f32 backends agree to 1e-5), yet the same features
     boxes = f32.to_model_space(case.boxes, f32_emb.original_shape)
     values = [dice(a, b) for a, b in zip(f32.predict(f32_emb, boxes), int8.predict(int8_emb, boxes))]
     assert np.mean(values) >= 0.9  # measured 0.95: an option, not the default

@@ -70,7 +70,7 @@ def test_export_record_round_trip_and_what_makes_it_fail(tmp_path: Path) -> None
     (export_dir / "m.decoder.onnx").write_bytes(b"decoded")
     with pytest.raises(ChecksumError, match="m.decoder.onnx: sha256"):
         verify_export("m", export_dir)
-    with pytest.raises(ChecksumError, match="m.decoder.onnx: sha256"):  # the runtimes' way in checks too
+    with pytest.raises(ChecksumError, match="m.decoder.onnx: sha256"):  # the backends' way in checks too
         exported_files("m", "onnx", export_dir)
     # A part another format replaces is neither returned nor read.
     assert exported_files("m", "onnx", export_dir, exclude=("decoder",)) == {"encoder": files["encoder"]}

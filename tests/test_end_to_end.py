@@ -1,4 +1,4 @@
-"""The real models (exported, on the default runtime) on the real demo cases, scored against ground truth."""
+"""The real models (exported, on the default backend) on the real demo cases, scored against ground truth."""
 
 from __future__ import annotations
 

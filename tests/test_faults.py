@@ -120,7 +120,7 @@ def three_cases(demo_data: Path, tmp_path: Path) -> Path:
 
 
 # The CLI on SlowBackend in a fresh interpreter: signals in a process where the export
-# tests ran NNCF's quantisation crashed it (a runtime's state, not ours; production
+# tests ran NNCF's quantisation crashed it (an engine's state, not ours; production
 # never loads NNCF, and the real-run SIGTERM test and the Docker tests cover the image).
 SLOW_CLI = """
 import sys

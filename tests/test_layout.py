@@ -109,7 +109,7 @@ def test_tests_import_no_benchmark_module() -> None:
     assert wrong == []
 
 
-def test_the_runtime_path_does_not_import_torch_or_onnx() -> None:
+def test_the_inference_path_does_not_import_torch_or_onnx() -> None:
     code = (
         "import sys, inference.__main__, inference.registry, inference.segmenter, inference.pipeline\n"
         "heavy = sorted(m for m in ('torch', 'onnx', 'scipy', 'matplotlib') if m in sys.modules)\n"

@@ -1,1 +1,1 @@
-"""Export a model for the CPU runtimes: tracing wrappers, ONNX files, parity against torch, the CLI."""
+"""Export a model for the CPU backends: tracing wrappers, ONNX files, parity against torch, the CLI."""

@@ -1,4 +1,4 @@
-"""Export a model for the CPU runtimes, check it against torch on real images, record it.
+"""Export a model for the CPU backends, check it against torch on real images, record it.
 
 `python -m inference.export --model litemedsam --check-data demo_data/inputs` writes
 checkpoints/exported/<model>.<part>.onnx for the encoder and the decoder's image and
@@ -36,7 +36,7 @@ class ExportError(RuntimeError):
 def run_export(
     model_name: str, checkpoint: Path, check_dir: Path, out_dir: Path = EXPORT_DIR, int8: bool = True
 ) -> tuple[dict[str, ParityReport], float | None]:
-    """Export into a staging folder, check parity per runtime, then move the files into `out_dir` and record them.
+    """Export into a staging folder, check parity per backend, then move the files into `out_dir` and record them.
 
     With `int8`, the encoder IR is also quantised (calibrated on `check_dir`); its
     masks' mean per-box Dice against f32 on the check images is returned and recorded.

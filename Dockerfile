@@ -71,9 +71,10 @@ COPY --from=builder /opt/venv /opt/venv
 
 WORKDIR /workspace
 
-# .dockerignore lets through only the casefiles, inference and checkpoints packages, the
-# manifest, the exported ONNX models with this machine's export records, and predict.sh.
+# .dockerignore lets through only the common, casefiles, inference and checkpoints packages,
+# the manifest, the exported ONNX models with this machine's export records, and predict.sh.
 # The exported files are checked against the records that their export wrote.
+COPY common/ common/
 COPY checkpoints/ checkpoints/
 RUN if ! ls checkpoints/exported/*.json >/dev/null 2>&1; then \
         echo "ERROR: no export records in checkpoints/exported/." >&2; \
@@ -87,7 +88,7 @@ COPY inference/ inference/
 COPY predict.sh ./
 # Byte-compile our code once here: every case starts a fresh container, and
 # PYTHONDONTWRITEBYTECODE keeps it from caching .pyc files at run time.
-RUN python -m compileall -q casefiles inference checkpoints
+RUN python -m compileall -q common casefiles inference checkpoints
 # Compile the OpenVINO models once here, into checkpoints/exported/openvino-cache: a fresh
 # container imports them instead of compiling. The cache is readable by any --user and
 # writable by root only. Where it does not fit the CPU, a root container rewrites it in

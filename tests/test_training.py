@@ -13,9 +13,10 @@ import torch
 
 from checkpoints.manifest import checkpoint_for, sha256_of
 from inference.build import build_model
+from training.__main__ import config_from_args, parse_args
 from training.cache import build_cache, open_student_embeddings
 from training.data import Augment, SliceDataset, augment, crop_boxes, discover_slices, label_boxes
-from training.distill import DistillConfig, run_distillation, select_items
+from training.distill import DistillConfig, run_distillation, select_items, stage_names
 from training.init import default_block_map, initialise_student, parse_block_map
 from training.loop import TrainConfig, train, training_device
 from training.stages import LocalStageTask
@@ -69,6 +70,16 @@ def test_init_copies_maps_and_slices(teacher_state):
     assert torch.equal(state[prefix + "lin1.weight"], w1[keep])
     assert torch.equal(state[prefix + "lin1.bias"], teacher_state[prefix + "lin1.bias"][keep])
     assert torch.equal(state[prefix + "lin2.weight"], w2[:, keep])
+
+
+def test_cli_defaults_are_distill_config():
+    assert config_from_args(parse_args(["--data", "in", "--run-dir", "run"])) == DistillConfig()
+
+
+def test_stage_order():
+    assert stage_names("swiftmedsam-v2") == ["cache", "stage0", "stage2", "encoder", "student-cache", "decoder",
+                                             "export"]
+    assert stage_names("swiftmedsam-v1", "teacher") == ["cache", "stage2", "encoder", "decoder", "export"]
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ between CPU processes). `--device auto` trains on a GPU where torch sees one.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -20,11 +21,14 @@ from training.distill import DistillConfig, run_distillation, stage_names
 from training.init import parse_block_map
 from training.loop import TrainConfig, init_distributed, training_device
 
+DEFAULTS = DistillConfig()
 
-def _stage_args(parser: argparse.ArgumentParser, name: str, steps: int, batch: int, lr: float) -> None:
-    parser.add_argument(f"--{name}-steps", type=int, default=steps)
-    parser.add_argument(f"--{name}-batch", type=int, default=batch)
-    parser.add_argument(f"--{name}-lr", type=float, default=lr)
+
+def _stage_args(parser: argparse.ArgumentParser, name: str) -> None:
+    stage: TrainConfig = getattr(DEFAULTS, name)
+    parser.add_argument(f"--{name}-steps", type=int, default=stage.steps)
+    parser.add_argument(f"--{name}-batch", type=int, default=stage.batch_size)
+    parser.add_argument(f"--{name}-lr", type=float, default=stage.lr)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,28 +37,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, action="append", required=True,
                         help="folder of case .npz files (labels from a sibling gts/ folder); repeatable")
     parser.add_argument("--run-dir", type=Path, required=True, help="run folder (cache, stages, exported weights)")
-    parser.add_argument("--student", default="swiftmedsam-v2", choices=[m for m in MODEL_CONFIGS if m != "litemedsam"])
+    parser.add_argument("--student", default=DEFAULTS.student,
+                        choices=[m for m in MODEL_CONFIGS if m != "litemedsam"])
     parser.add_argument("--teacher", type=Path, help="LiteMedSAM weights (default: the manifest's)")
     parser.add_argument("--resume", action="store_true", help="skip finished stages, continue the interrupted one")
     parser.add_argument("--only", nargs="+", help="run only these stages (default: all)")
-    parser.add_argument("--views", type=int, default=1, help="versions of each slice in the cache (1 = no augmentation)")
+    parser.add_argument("--views", type=int, default=DEFAULTS.views,
+                        help="versions of each slice in the cache (1 = no augmentation)")
     parser.add_argument("--views-2d", type=int, help="versions of each 2D image (default: --views)")
     parser.add_argument("--max-items", type=int, help="cache at most this many samples, evenly spread")
     parser.add_argument("--block-map", default="", help="teacher blocks per student stage, e.g. '0:1 2:0,5'")
-    _stage_args(parser, "local", 60, 2, 2e-5)
-    _stage_args(parser, "encoder", 40, 2, 1e-5)
-    _stage_args(parser, "decoder", 120, 1, 3e-5)
-    parser.add_argument("--boxes-per-image", type=int, default=8)
-    parser.add_argument("--object-rate", type=float, default=0.5,
+    for stage in ("local", "encoder", "decoder"):
+        _stage_args(parser, stage)
+    parser.add_argument("--boxes-per-image", type=int, default=DEFAULTS.boxes_per_image)
+    parser.add_argument("--object-rate", type=float, default=DEFAULTS.object_rate,
                         help="share of decoder prompts that are (jittered) object boxes; the rest are random boxes")
-    parser.add_argument("--decoder-input", choices=("student", "teacher"), default="student",
+    parser.add_argument("--decoder-input", choices=("student", "teacher"), default=DEFAULTS.decoder_input,
                         help="embeddings the student decoder learns from (student: its own encoder's, as at inference)")
     parser.add_argument("--init", type=Path,
                         help="start from an earlier student's weights instead of the teacher's blocks")
-    parser.add_argument("--gt-weight", type=float, default=0.0, help="weight of Dice + BCE against labels")
-    parser.add_argument("--schedule", choices=["cosine", "plateau"], default="cosine")
-    parser.add_argument("--checkpoint-every", type=int, default=25)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--gt-weight", type=float, default=DEFAULTS.gt_weight,
+                        help="weight of Dice + BCE against labels")
+    parser.add_argument("--schedule", choices=["cosine", "plateau"], default=TrainConfig.schedule)
+    parser.add_argument("--checkpoint-every", type=int, default=TrainConfig.checkpoint_every)
+    parser.add_argument("--seed", type=int, default=TrainConfig.seed)
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast for the student: faster on this CPU, but it moves the encoder loss by about 7%%")
     parser.add_argument("--threads", type=int, help="torch threads per process")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
@@ -64,10 +70,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def config_from_args(args: argparse.Namespace) -> DistillConfig:
-    """The distillation settings the options describe."""
+    """The distillation settings the options describe (the rest keep `DistillConfig`'s defaults)."""
     def stage(name: str) -> TrainConfig:
-        return TrainConfig(
-            steps=getattr(args, f"{name}_steps"), batch_size=getattr(args, f"{name}_batch"),
+        return dataclasses.replace(
+            getattr(DEFAULTS, name), steps=getattr(args, f"{name}_steps"), batch_size=getattr(args, f"{name}_batch"),
             lr=getattr(args, f"{name}_lr"), schedule=args.schedule, checkpoint_every=args.checkpoint_every,
             seed=args.seed, bf16=args.bf16, progress=not args.no_progress,
         )

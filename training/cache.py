@@ -12,7 +12,6 @@ encoder is trained, for the decoder stage.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import torch
 from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
+from common.atomic import write_atomic
 from inference.modeling.lite_medsam import LiteMedSAM
 from training.data import IMAGE_SIZE, MAX_BOXES, SliceDataset
 
@@ -113,7 +113,7 @@ def build_cache(
         raise RuntimeError(f"{folder} holds a cache of other items or stages; use another folder")
     if start == 0:
         arrays = {n: open_memmap(folder / f"{n}.npy", "w+", np.dtype(d), (len(items), *s)) for n, (s, d) in shapes.items()}
-        meta_path.write_text(json.dumps(meta))
+        write_atomic(meta_path, json.dumps(meta))
     else:
         arrays = {n: np.load(folder / f"{n}.npy", mmap_mode="r+") for n in shapes}
     bar = tqdm(total=len(items), initial=start, desc="teacher cache", unit="img", disable=not progress)
@@ -141,9 +141,7 @@ def build_cache(
 
 
 def _write_progress(folder: Path, done: int) -> None:
-    tmp = folder / "progress.json.tmp"
-    tmp.write_text(json.dumps({"done": done}))
-    os.replace(tmp, folder / "progress.json")
+    write_atomic(folder / "progress.json", json.dumps({"done": done}))
 
 
 @torch.no_grad()
@@ -164,7 +162,7 @@ def build_student_embeddings(
         _write_progress(folder, 0)
         shape = (len(cache), *cache.arrays["embedding"].shape[1:])
         open_memmap(folder / "embedding.npy", "w+", np.float16, shape).flush()
-        meta_path.write_text(json.dumps(meta))
+        write_atomic(meta_path, json.dumps(meta))
     start = _done(folder)
     array = np.load(folder / "embedding.npy", mmap_mode="r+")
     encoder = student.image_encoder.eval()

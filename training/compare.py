@@ -20,6 +20,7 @@ import torch
 
 from casefiles import load_arrays
 from checkpoints.manifest import checkpoint_for
+from common.atomic import write_atomic
 from inference.build import build_model, parameter_counts
 from inference.profiling import median_ms
 
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     counts = {e.label: parameter_counts(build_model(e.config)) for e in entries}
     text = report(entries, results, agree, timing, counts)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "compare.md").write_text(text + "\n")
+    write_atomic(args.out / "compare.md", text + "\n")
     print(text)
 
 

@@ -1,9 +1,10 @@
 """The distillation pipeline: teacher cache, stage-local training, encoder fine-tuning, decoder, export.
 
-Each stage writes into its own folder of the run and starts from the previous
-stage's `student.pt` (the first from the teacher's blocks, or from `init`, an
-earlier student); with `resume`, finished stages are skipped and an interrupted
-one continues from its last checkpoint. Between encoder and decoder the
+Each stage is one function over a shared `Run`, listed once in `stages`. Each
+writes into its own folder of the run and starts from the last finished stage's
+`student.pt` (the first from the teacher's blocks, or from `init`, an earlier
+student); with `resume`, finished stages are skipped and an interrupted one
+continues from its last checkpoint. Between encoder and decoder the
 student-cache stage stores the trained encoder's embeddings for the decoder.
 """
 
@@ -11,14 +12,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import distributed as dist
+from torch import nn
 
 from checkpoints.manifest import sha256_of
+from common.atomic import atomic_path, write_atomic
 from inference.build import build_model
 from inference.modeling.lite_medsam import LiteMedSAM
 from training.cache import TeacherCache, build_cache, build_student_embeddings, open_student_embeddings
@@ -33,7 +37,7 @@ FP16_MIN_AGREEMENT = 0.9995
 
 @dataclass(frozen=True)
 class DistillConfig:
-    """What to distil and how long each stage trains."""
+    """What to distil and how long each stage trains: the one place of these defaults (the CLI's too)."""
 
     student: str = "swiftmedsam-v2"
     views: int = 1
@@ -53,11 +57,32 @@ class DistillConfig:
     block_map: BlockMap = field(default_factory=dict)
 
 
-def stage_names(student: str, decoder_input: str = "student") -> list[str]:
-    """Stages in order: cache, each changed encoder stage (batch norm recalibrated first), encoder,
-    student-cache (when the decoder learns from the student's embeddings), decoder, export."""
-    embeddings = ["student-cache"] if decoder_input == "student" else []
-    return ["cache", *(f"stage{i}" for i in changed_stages(student)), "encoder", *embeddings, "decoder", "export"]
+@dataclass
+class Run:
+    """What the stages of one distillation share; stages fill in `cache`, `previous` and `embeddings_at`."""
+
+    folder: Path
+    cfg: DistillConfig
+    teacher: LiteMedSAM
+    student: LiteMedSAM
+    dataset: SliceDataset
+    items: list[int]
+    summary: dict
+    resume: bool
+    only: list[str] | None
+    progress: bool
+    rank: int
+    world_size: int
+    cache: TeacherCache | None = None
+    previous: Path | None = None  # weights of the last finished stage
+    embeddings_at: tuple[Path, str] | None = None  # student-cache folder and the encoder weights' sha256
+
+    def wanted(self, name: str) -> bool:
+        """Whether stage `name` is to run (`only` names it, or there is no `only`)."""
+        return self.only is None or name in self.only
+
+
+Stage = Callable[[Run, str], None]
 
 
 def select_items(total: int, limit: int | None) -> list[int]:
@@ -90,9 +115,124 @@ def export_state(student: LiteMedSAM, cache: TeacherCache, path: Path, items: in
     worst = float((full - low).abs().max())
     lossless = agreement >= FP16_MIN_AGREEMENT
     chosen = half if lossless else state
-    torch.save(chosen, path)
+    with atomic_path(path) as tmp:
+        torch.save(chosen, tmp)
     return {"dtype": "float16" if lossless else "float32", "mask_agreement_fp16": agreement,
             "max_abs_logit_change_fp16": worst, "bytes": path.stat().st_size}
+
+
+def _build_on_rank0(run: Run, name: str, seconds_key: str, build: Callable[[], object]) -> None:
+    """Rank 0 runs `build` if stage `name` is wanted, timing it in the summary; under torchrun the others wait."""
+    if run.wanted(name) and run.rank == 0:
+        start = time.perf_counter()
+        build()
+        run.summary[seconds_key] = round(run.summary.get(seconds_key, 0) + time.perf_counter() - start, 1)
+    if run.world_size > 1:
+        dist.barrier()
+
+
+def _train(run: Run, name: str, train_cfg: TrainConfig, make_task: Callable[[], nn.Module]) -> None:
+    """Train `make_task()` in the stage's folder unless skipped or finished; finished weights start the next stage."""
+    folder = run.folder / name
+    done = folder / STUDENT
+    if run.wanted(name) and not (run.resume and done.is_file()):
+        run.summary.setdefault("stages", {})[name] = train(make_task(), len(run.cache), train_cfg, folder, run.resume)
+    if done.is_file():
+        run.previous = done
+
+
+def cache_teacher(run: Run, name: str) -> None:
+    """Cache the teacher's activations once (one process writes; under torchrun the others then read)."""
+    folder, cfg = run.folder / name, run.cfg
+    _build_on_rank0(run, name, "cache_seconds", lambda: build_cache(
+        run.teacher, run.dataset, run.items, changed_stages(cfg.student), folder, cfg.cache_batch, run.progress))
+    run.cache = TeacherCache(folder)
+
+
+def train_local_stage(run: Run, name: str) -> None:
+    """Train encoder stage N (`stageN`) alone, its batch norm recalibrated first unless it resumes a checkpoint."""
+    def task() -> LocalStageTask:
+        local = LocalStageTask(run.student, run.cache, int(name.removeprefix("stage")))
+        if not (run.resume and (run.folder / name / CHECKPOINT).is_file()):
+            local.recalibrate(select_items(len(run.cache), run.cfg.calibration_items))
+        return local
+
+    _train(run, name, run.cfg.local, task)
+
+
+def train_encoder(run: Run, name: str) -> None:
+    """Train the whole encoder on the teacher's final embedding."""
+    _train(run, name, run.cfg.encoder, lambda: EncoderTask(run.student, run.cache))
+
+
+def cache_student(run: Run, name: str) -> None:
+    """Store the current encoder's embeddings of the cached images, keyed by its weights' sha256."""
+    folder = run.folder / name
+    source = sha256_of(run.previous) if run.previous is not None else f"init:{run.cfg.init}"
+    _build_on_rank0(run, name, "student_cache_seconds", lambda: build_student_embeddings(
+        run.student, run.cache, folder, source, run.cfg.cache_batch, run.progress))
+    run.embeddings_at = (folder, source)
+
+
+def train_decoder(run: Run, name: str) -> None:
+    """Train the mask decoder on the teacher's masks and IoU (from the student-cache embeddings where there are)."""
+    def task() -> DecoderTask:
+        embeddings = open_student_embeddings(*run.embeddings_at) if run.embeddings_at else None
+        return DecoderTask(run.student, run.teacher, run.cache, boxes_per_image=run.cfg.boxes_per_image,
+                           object_rate=run.cfg.object_rate, gt_weight=run.cfg.gt_weight, student_embeddings=embeddings)
+
+    _train(run, name, run.cfg.decoder, task)
+
+
+def export(run: Run, name: str) -> None:
+    """Write the student's weights (rank 0)."""
+    if run.wanted(name) and run.rank == 0:
+        path = run.folder / output_name(run.cfg.student)
+        exported = export_state(run.student.cpu(), run.cache, path, run.cfg.export_items)
+        run.summary["export"] = {"path": str(path), **exported}
+
+
+def stages(student: str, decoder_input: str = "student") -> list[tuple[str, Stage]]:
+    """Stages in order: cache, each changed encoder stage, encoder, student-cache (when the decoder learns
+    from the student's embeddings), decoder, export."""
+    embeddings = [("student-cache", cache_student)] if decoder_input == "student" else []
+    local = [(f"stage{i}", train_local_stage) for i in changed_stages(student)]
+    return [("cache", cache_teacher), *local, ("encoder", train_encoder), *embeddings, ("decoder", train_decoder),
+            ("export", export)]
+
+
+def stage_names(student: str, decoder_input: str = "student") -> list[str]:
+    """Names of `stages`, in order."""
+    return [name for name, _ in stages(student, decoder_input)]
+
+
+def _initial_student(teacher: LiteMedSAM, cfg: DistillConfig) -> tuple[LiteMedSAM, str]:
+    """The student from the teacher's blocks (or `cfg.init`'s weights), and the initialisation report."""
+    student, report = initialise_student(teacher.state_dict(), cfg.student, cfg.block_map)
+    if cfg.init is not None:
+        # load_state_dict casts a float16 checkpoint into the float32 parameters.
+        student.load_state_dict(torch.load(cfg.init, map_location="cpu", weights_only=True))
+    return student, report.summary()
+
+
+def _open_run(data: list[Path], folder: Path, teacher_checkpoint: Path, cfg: DistillConfig, resume: bool,
+              only: list[str] | None, progress: bool, device: torch.device) -> Run:
+    """Teacher and student on `device`, the data and the summary (an interrupted run's, with `resume`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rank, world_size = world()
+    teacher = build_model("litemedsam", teacher_checkpoint).to(device)
+    summary_path = folder / "summary.json"
+    summary = json.loads(summary_path.read_text()) if resume and summary_path.is_file() else {}
+    summary.update({"student": cfg.student, "data": [str(d) for d in data], "config": asdict(cfg)})
+    refs = [ref for source in data for ref in discover_slices(source)]
+    dataset = SliceDataset(refs, views=cfg.views, views_2d=cfg.views_2d)
+    items = select_items(len(dataset), cfg.max_items)
+    summary["slices"], summary["cache_items"] = len(refs), len(items)
+    student, report = _initial_student(teacher, cfg)
+    if rank == 0:
+        write_atomic(folder / "init_report.txt", report + "\n")
+    return Run(folder, cfg, teacher, student.to(device), dataset, items, summary, resume, only, progress, rank,
+               world_size)
 
 
 def run_distillation(
@@ -106,82 +246,13 @@ def run_distillation(
     device: torch.device = torch.device("cpu"),
 ) -> dict:
     """Run (or resume) every stage, or only the named ones, with teacher and student on `device`; return the summary."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    rank, world_size = world()
-    teacher = build_model("litemedsam", teacher_checkpoint).to(device)
-    summary_path = run_dir / "summary.json"
-    summary = json.loads(summary_path.read_text()) if resume and summary_path.is_file() else {}
-    summary.update({"student": cfg.student, "data": [str(d) for d in data], "config": asdict(cfg)})
     if cfg.decoder_input not in ("student", "teacher"):
         raise ValueError(f"decoder_input must be 'student' or 'teacher', got {cfg.decoder_input!r}")
-    stages = stage_names(cfg.student, cfg.decoder_input)
-    refs = [ref for folder in data for ref in discover_slices(folder)]
-    dataset = SliceDataset(refs, views=cfg.views, views_2d=cfg.views_2d)
-    items = select_items(len(dataset), cfg.max_items)
-    summary["slices"], summary["cache_items"] = len(refs), len(items)
-
-    student, report = initialise_student(teacher.state_dict(), cfg.student, cfg.block_map)
-    if cfg.init is not None:
-        # load_state_dict casts a float16 checkpoint into the float32 parameters.
-        student.load_state_dict(torch.load(cfg.init, map_location="cpu", weights_only=True))
-    student.to(device)
-    if rank == 0:
-        (run_dir / "init_report.txt").write_text(report.summary() + "\n")
-    cache_dir = run_dir / "cache"
-    previous: Path | None = None
-    embeddings_at: tuple[Path, str] | None = None  # student-cache folder and the encoder weights' sha256
-    for name in stages:
-        wanted = only is None or name in only
-        # Every stage starts from the last finished one's weights.
-        if previous is not None:
-            student.load_state_dict(torch.load(previous, map_location="cpu", weights_only=True))
-        if name == "cache":
-            # One process writes the cache; under torchrun the others wait and then read it.
-            if wanted and rank == 0:
-                start = time.perf_counter()
-                build_cache(teacher, dataset, items, changed_stages(cfg.student), cache_dir, cfg.cache_batch, progress)
-                summary["cache_seconds"] = round(summary.get("cache_seconds", 0) + time.perf_counter() - start, 1)
-            if world_size > 1:
-                dist.barrier()
-            cache = TeacherCache(cache_dir)
-            continue
-        if name == "student-cache":
-            source = sha256_of(previous) if previous is not None else f"init:{cfg.init}"
-            if wanted and rank == 0:
-                start = time.perf_counter()
-                build_student_embeddings(student, cache, run_dir / name, source, cfg.cache_batch, progress)
-                summary["student_cache_seconds"] = round(
-                    summary.get("student_cache_seconds", 0) + time.perf_counter() - start, 1)
-            if world_size > 1:
-                dist.barrier()
-            embeddings_at = (run_dir / name, source)
-            continue
-        if name == "export":
-            if wanted and rank == 0:
-                path = run_dir / output_name(cfg.student)
-                summary["export"] = {"path": str(path), **export_state(student.cpu(), cache, path, cfg.export_items)}
-            continue
-        folder = run_dir / name
-        done = folder / STUDENT
-        if wanted and not (resume and done.is_file()):
-            embeddings = open_student_embeddings(*embeddings_at) if name == "decoder" and embeddings_at else None
-            task, train_cfg = _task(name, student, teacher, cache, cfg, embeddings)
-            if isinstance(task, LocalStageTask) and not (resume and (folder / CHECKPOINT).is_file()):
-                task.recalibrate(select_items(len(cache), cfg.calibration_items))
-            summary.setdefault("stages", {})[name] = train(task, len(cache), train_cfg, folder, resume)
-        if done.is_file():
-            previous = done
-    if rank == 0:
-        summary_path.write_text(json.dumps(summary, indent=1))
-    return summary
-
-
-def _task(name: str, student: LiteMedSAM, teacher: LiteMedSAM, cache: TeacherCache, cfg: DistillConfig,
-          student_embeddings: np.ndarray | None):
-    if name.startswith("stage"):
-        return LocalStageTask(student, cache, int(name.removeprefix("stage"))), cfg.local
-    if name == "encoder":
-        return EncoderTask(student, cache), cfg.encoder
-    return DecoderTask(student, teacher, cache, cfg.boxes_per_image, object_rate=cfg.object_rate,
-                       gt_weight=cfg.gt_weight, student_embeddings=student_embeddings), cfg.decoder
+    run = _open_run(data, Path(run_dir), teacher_checkpoint, cfg, resume, only, progress, device)
+    for name, stage in stages(cfg.student, cfg.decoder_input):
+        if run.previous is not None:
+            run.student.load_state_dict(torch.load(run.previous, map_location="cpu", weights_only=True))
+        stage(run, name)
+    if run.rank == 0:
+        write_atomic(run.folder / "summary.json", json.dumps(run.summary, indent=1))
+    return run.summary

@@ -25,6 +25,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from common.atomic import atomic_path, write_atomic
+
 CHECKPOINT = "checkpoint.pt"
 STUDENT = "student.pt"
 METRICS = "metrics.csv"
@@ -111,9 +113,8 @@ def _scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig):
 
 
 def _save_atomic(obj: object, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _keep_rows(path: Path, last_step: int) -> None:
@@ -213,7 +214,7 @@ def train(
                "final_loss": sum(recent) / max(len(recent), 1), "config": asdict(cfg), "world_size": world_size}
     if rank == 0:
         _save_atomic(task.student.state_dict(), folder / STUDENT)
-        (folder / SUMMARY).write_text(json.dumps(summary, indent=1))
+        write_atomic(folder / SUMMARY, json.dumps(summary, indent=1))
     if world_size > 1:
         dist.barrier()
     return summary

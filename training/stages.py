@@ -108,10 +108,11 @@ class DecoderTask(_Task):
         student: LiteMedSAM,
         teacher: LiteMedSAM,
         cache: TeacherCache,
-        boxes_per_image: int = 8,
+        *,
+        boxes_per_image: int,
+        object_rate: float,
+        gt_weight: float,
         jitter: int = 4,
-        object_rate: float = 0.5,
-        gt_weight: float = 1.0,
         student_embeddings: np.ndarray | None = None,
     ) -> None:
         super().__init__(student, cache, student.mask_decoder)

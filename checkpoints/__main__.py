@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             for entry in known.values():
-                print(f"{entry.name}: config={entry.config} size={entry.record.size:,} sha256={entry.record.sha256}")
+                print(f"{entry.name}: config={entry.config} size={entry.file.size:,} sha256={entry.file.sha256}")
                 print(f"    {entry.description}")
             for model in exported_models():
                 record = read_export(model)
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not args.exported:
             for entry in known.values():
-                print(f"ok {entry.record.verify()}")
+                print(f"ok {entry.file.verify()}")
         models = exported_models()
         if args.exported and not models:
             raise ChecksumError("no export records: run python -m inference.export --check-data DIR")

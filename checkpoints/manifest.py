@@ -31,16 +31,16 @@ class ChecksumError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class FileRecord:
-    """A file with its expected size and sha256."""
+class PinnedFile:
+    """A file pinned by its expected size and sha256."""
 
     path: Path
     size: int
     sha256: str
 
     @classmethod
-    def of(cls, path: Path) -> FileRecord:
-        """Record an existing file as it is now."""
+    def of(cls, path: Path) -> PinnedFile:
+        """Pin an existing file as it is now."""
         return cls(Path(path), Path(path).stat().st_size, sha256_of(Path(path)))
 
     def verify(self) -> Path:
@@ -64,12 +64,12 @@ class Checkpoint:
     config: str
     description: str
     source: dict[str, Any]
-    record: FileRecord
+    file: PinnedFile
 
     @property
     def path(self) -> Path:
         """Where the file lives once fetched."""
-        return self.record.path
+        return self.file.path
 
 
 @dataclass(frozen=True)
@@ -79,10 +79,10 @@ class ExportRecord:
     model: str
     checkpoint: str  # manifest name of the source checkpoint, or its file name
     checkpoint_sha256: str
-    files: dict[str, dict[str, FileRecord]]  # format ("onnx", "openvino") -> part -> file
+    files: dict[str, dict[str, PinnedFile]]  # format ("onnx", "openvino") -> part -> file
     details: dict[str, Any] = field(default_factory=dict)  # format facts and measured parity
 
-    def all_files(self) -> list[FileRecord]:
+    def all_files(self) -> list[PinnedFile]:
         """Every recorded file, of every format."""
         return [entry for parts in self.files.values() for entry in parts.values()]
 
@@ -99,7 +99,7 @@ def checkpoints(manifest_path: Path = MANIFEST_PATH) -> dict[str, Checkpoint]:
     return {
         name: Checkpoint(
             name, e["config"], e["description"], e["source"],
-            FileRecord(manifest_path.parent / e["file"], e["size"], e["sha256"]),
+            PinnedFile(manifest_path.parent / e["file"], e["size"], e["sha256"]),
         )
         for name, e in entries.items()
     }
@@ -142,7 +142,7 @@ def read_export(model: str, export_dir: Path = EXPORT_DIR) -> ExportRecord:
         raise ChecksumError(f"{path} was written by an older version of the export: "
                             f"run python -m inference.export --model {model} --check-data DIR again")
     files = {
-        fmt: {part: FileRecord(path.parent / f["file"], f["size"], f["sha256"]) for part, f in parts.items()}
+        fmt: {part: PinnedFile(path.parent / f["file"], f["size"], f["sha256"]) for part, f in parts.items()}
         for fmt, parts in raw["files"].items()
     }
     return ExportRecord(model, raw["checkpoint"]["name"], raw["checkpoint"]["sha256"], files, raw.get("details", {}))
@@ -173,10 +173,10 @@ def verify_export(model: str, export_dir: Path = EXPORT_DIR, manifest_path: Path
         entry.verify()
     known = checkpoints(manifest_path)
     source = known.get(record.checkpoint)
-    if source is not None and source.record.sha256 != record.checkpoint_sha256:
+    if source is not None and source.file.sha256 != record.checkpoint_sha256:
         raise ChecksumError(
             f"{model}: exported from {record.checkpoint} with sha256 {record.checkpoint_sha256[:12]}…, "
-            f"the manifest now has {source.record.sha256[:12]}…: export again"
+            f"the manifest now has {source.file.sha256[:12]}…: export again"
         )
     return record
 
@@ -192,15 +192,15 @@ def record_export(
     """Write the export record of `files` (format -> part -> path, all in `export_dir`); return its path."""
     export_dir = Path(export_dir)
     checkpoint_sha = sha256_of(checkpoint_path)
-    by_sha = {c.record.sha256: c.name for c in checkpoints(manifest_path).values()}
+    by_sha = {c.file.sha256: c.name for c in checkpoints(manifest_path).values()}
     entries: dict[str, dict[str, dict[str, Any]]] = {}
     for fmt, parts in files.items():
         entries[fmt] = {}
         for part, path in parts.items():
-            record = FileRecord.of(path)
-            if record.path.resolve().parent != export_dir.resolve():
+            pinned = PinnedFile.of(path)
+            if pinned.path.resolve().parent != export_dir.resolve():
                 raise ValueError(f"{path} is not in the export folder {export_dir}")
-            entries[fmt][part] = {"file": record.path.name, "size": record.size, "sha256": record.sha256}
+            entries[fmt][part] = {"file": pinned.path.name, "size": pinned.size, "sha256": pinned.sha256}
     content = {
         "record_version": RECORD_VERSION,
         "model": model,

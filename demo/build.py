@@ -58,7 +58,7 @@ def write_input(
 
 def write_case(out_dir: Path, case: DemoCase) -> Path:
     """Write one case's input file (imgs, boxes[, spacing]) and ground truth (gts[, spacing])."""
-    path = write_input(out_dir / "inputs", case.name, case.image, boxes_from_labels(case.labels), case.spacing)
+    path = write_input(out_dir / "inputs", case.name, case.image, boxes_from_labels(case.gts), case.spacing)
     with atomic_file(out_dir / "gts" / case.name) as handle:
-        np.savez_compressed(handle, gts=case.labels.astype(np.uint16), **spacing_array(case.spacing))
+        np.savez_compressed(handle, gts=case.gts.astype(np.uint16), **spacing_array(case.spacing))
     return path

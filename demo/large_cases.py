@@ -105,10 +105,10 @@ def scale_boxes(
 def nuclei_case(stardist_wheel: Path, name: str = "2DBox_Microscope_9002.npz") -> LargeCase:
     """The nuclei image tiled and scaled up, with `NUCLEI_BOXES` of its real nuclei boxes spread over the tiles."""
     demo = nuclei_2d(stardist_wheel, name)
-    height, width = demo.labels.shape
+    height, width = demo.gts.shape
     tiled = np.tile(demo.image, (NUCLEI_TILES, NUCLEI_TILES, 1))
     image = cv2.resize(tiled, None, fx=NUCLEI_SCALE, fy=NUCLEI_SCALE, interpolation=cv2.INTER_LINEAR)
-    one_tile = boxes_from_labels(demo.labels)
+    one_tile = boxes_from_labels(demo.gts)
     boxes = np.concatenate([one_tile + [col * width, row * height] * 2
                             for row in range(NUCLEI_TILES) for col in range(NUCLEI_TILES)])
     keep = np.linspace(0, len(boxes) - 1, NUCLEI_BOXES).round().astype(int)

@@ -34,7 +34,7 @@ class DemoCase:
 
     name: str
     image: np.ndarray
-    labels: np.ndarray
+    gts: np.ndarray  # the ground-truth label map, as the gts npz holds it
     spacing: tuple[float, float, float] | None
 
 

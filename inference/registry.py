@@ -61,7 +61,7 @@ def _torch(model: str, threads: int, checkpoint: Path | None) -> Backend:
 
     # The manifest's checkpoint is verified (size, sha256) before it is loaded; a file
     # the user names has no record to check, and loads with weights_only all the same.
-    return TorchBackend(build_model(model, checkpoint or checkpoint_for(model).record.verify()), threads)
+    return TorchBackend(build_model(model, checkpoint or checkpoint_for(model).file.verify()), threads)
 
 
 BACKENDS: dict[str, BackendSpec] = {

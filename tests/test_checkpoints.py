@@ -13,7 +13,7 @@ from checkpoints.manifest import (
     MANIFEST_PATH,
     RECORD_VERSION,
     ChecksumError,
-    FileRecord,
+    PinnedFile,
     checkpoint,
     checkpoint_for,
     exported_files,
@@ -28,21 +28,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_verify_rejects_wrong_size_and_wrong_hash(tmp_path: Path) -> None:
     (tmp_path / "w.bin").write_bytes(b"weights")
-    good = FileRecord.of(tmp_path / "w.bin")
+    good = PinnedFile.of(tmp_path / "w.bin")
     assert good.size == 7 and good.verify() == tmp_path / "w.bin"
     with pytest.raises(ChecksumError, match="size 7 bytes, recorded 8"):
-        FileRecord(good.path, 8, good.sha256).verify()
+        PinnedFile(good.path, 8, good.sha256).verify()
     with pytest.raises(ChecksumError, match="sha256 .* recorded 00"):
-        FileRecord(good.path, 7, "00" * 32).verify()
+        PinnedFile(good.path, 7, "00" * 32).verify()
     with pytest.raises(ChecksumError, match="missing"):
-        FileRecord(tmp_path / "absent.bin", 7, good.sha256).verify()
+        PinnedFile(tmp_path / "absent.bin", 7, good.sha256).verify()
 
 
 def test_manifest_pins_the_litemedsam_wheel_member_and_holds_nothing_machine_specific() -> None:
     entry = checkpoint_for("litemedsam")
     assert entry.name == "lite_medsam" and checkpoint("lite_medsam") == entry
-    assert entry.record.size == 39_370_479
-    assert entry.record.sha256 == "79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76"
+    assert entry.file.size == 39_370_479
+    assert entry.file.sha256 == "79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76"
     assert list(json.loads(MANIFEST_PATH.read_text())) == ["checkpoints"]
     with pytest.raises(KeyError, match="known: lite_medsam"):
         checkpoint("nope")

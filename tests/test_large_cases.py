@@ -66,7 +66,7 @@ def test_nuclei_case_is_the_real_image_tiled_and_scaled_with_its_nuclei_boxes() 
     case = nuclei_case(stardist)
     demo = nuclei_2d(stardist, "2DBox_Microscope_0001.npz")
     assert case.name.startswith("2DBox_")
-    height, width = demo.labels.shape
+    height, width = demo.gts.shape
     assert case.image.shape == (2 * NUCLEI_SCALE * height, 2 * NUCLEI_SCALE * width, 3)
     assert case.image.dtype == np.uint8
     assert case.boxes.shape == (NUCLEI_BOXES, 4) and len(np.unique(case.boxes, axis=0)) == NUCLEI_BOXES
@@ -76,6 +76,6 @@ def test_nuclei_case_is_the_real_image_tiled_and_scaled_with_its_nuclei_boxes() 
     tile = case.image[height * NUCLEI_SCALE :, width * NUCLEI_SCALE :]
     assert np.array_equal(tile[2:-2, 2:-2], scaled[2:-2, 2:-2])
     # Every box is a real nucleus box, scaled and moved to its tile.
-    nuclei = {tuple(b) for b in boxes_from_labels(demo.labels)}
+    nuclei = {tuple(b) for b in boxes_from_labels(demo.gts)}
     in_tile = case.boxes // NUCLEI_SCALE % [width, height, width, height]
     assert all(tuple(b) in nuclei for b in in_tile)

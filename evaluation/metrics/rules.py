@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 from scipy import ndimage
 
+from common.overlap import dice
 from evaluation.metrics.surface import compute_surface_distances, surface_dice_at_tolerance, surfel_area_table
 
 TOLERANCE = 2.0
@@ -57,9 +58,8 @@ def _label_dice(gts: np.ndarray, segs: np.ndarray, boxes: list[Box | None]) -> n
     for index, box in enumerate(boxes):
         if box is None:
             continue
-        gt_i, seg_i = gts[box] == index + 1, segs[box] == index + 1
-        # Same integer counts and division as the organisers' compute_dice_coefficient.
-        values[index] = 2 * np.sum(gt_i & seg_i) / (np.sum(gt_i) + np.sum(seg_i))
+        # Integer counts and one division, as the organisers' compute_dice_coefficient.
+        values[index] = dice(gts[box] == index + 1, segs[box] == index + 1, both_empty=np.nan)
     return values
 
 

@@ -160,10 +160,9 @@ def run(args: argparse.Namespace) -> int:
 
             def on_done(outcome: CaseOutcome) -> None:
                 outcomes.append(outcome)
-                if profiler is not None and outcome.ok:
-                    profiler.case_done(outcome.name, outcome.seconds, outcome.read_seconds, outcome.write_seconds)
-                elif profiler is not None:
-                    profiler.case_dropped()
+                if profiler is not None:
+                    profiler.case_ended(outcome.name, outcome.seconds, outcome.read_seconds, outcome.write_seconds,
+                                        written=outcome.ok)
                 advance()
 
             try:

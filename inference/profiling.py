@@ -170,13 +170,11 @@ class Profiler:
         self.stamp("loaded")
         return self._timed
 
-    def case_done(self, name: str, seconds: float, read: float, write: float) -> None:
-        """Record a segmented case with the calls made since the previous case ended."""
-        self.cases.append(CaseProfile(name, seconds, read, write, self._calls_since_last()))
-
-    def case_dropped(self) -> None:
-        """A case ended without output: its calls are not counted towards the next case."""
-        self._calls_since_last()
+    def case_ended(self, name: str, seconds: float, read: float, write: float, written: bool) -> None:
+        """Record a `written` case with the calls made since the previous case ended; other cases' calls are dropped."""
+        calls = self._calls_since_last()
+        if written:
+            self.cases.append(CaseProfile(name, seconds, read, write, calls))
 
     def profile(self) -> RunProfile:
         """The run so far, stamped "done" now."""

@@ -49,7 +49,8 @@ def test_the_profile_counts_each_written_case_s_own_calls(tmp_path: Path, monkey
 
 def test_the_file_round_trips_and_a_foreign_file_is_refused(tmp_path: Path) -> None:
     profiler = Profiler()
-    profiler.case_done("2DBox_US_0001.npz", 1.5, 0.25, 0.125)
+    profiler.case_ended("2DBox_US_0001.npz", 1.5, 0.25, 0.125, written=True)
+    profiler.case_ended("2DBox_US_0002.npz", 0.5, 0.0, 0.0, written=False)
     path = tmp_path / "profile.json"
     profiler.save(path)
     raw = json.loads(path.read_text())

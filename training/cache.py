@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from common.atomic import write_atomic
 from inference.modeling.lite_medsam import LiteMedSAM
-from training.data import IMAGE_SIZE, MAX_BOXES, SliceDataset
+from training.data import INPUT_SIZE, MAX_BOXES, SliceDataset
 
 
 def needed_layers(stages: Sequence[int]) -> list[int]:
@@ -60,11 +60,11 @@ def _done(folder: Path) -> int:
 
 
 def _shapes(model: LiteMedSAM, layers: list[int]) -> dict[str, tuple[tuple[int, ...], str]]:
-    probe = _activations(model, torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE), layers)
-    shapes = {"image": ((3, IMAGE_SIZE, IMAGE_SIZE), "float16")}
+    probe = _activations(model, torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE), layers)
+    shapes = {"image": ((3, INPUT_SIZE, INPUT_SIZE), "float16")}
     shapes.update({name: (tuple(t.shape[1:]), "float16") for name, t in probe.items()})
     shapes.update({
-        "labels": ((IMAGE_SIZE, IMAGE_SIZE), "uint16"),
+        "labels": ((INPUT_SIZE, INPUT_SIZE), "uint16"),
         "boxes": ((MAX_BOXES, 4), "float16"),
         "box_labels": ((MAX_BOXES,), "int32"),
         "n_boxes": ((), "int32"),

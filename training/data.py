@@ -17,9 +17,11 @@ import torch
 from torch.utils.data import Dataset
 
 from casefiles import discover_cases, is_3d, load_arrays
+from inference.config import EncoderConfig
 from inference.transforms import preprocess, scale_boxes
 
-IMAGE_SIZE = 256
+# The models' input size (every configuration shares it).
+INPUT_SIZE = EncoderConfig().input_size
 MAX_BOXES = 32
 
 
@@ -132,7 +134,7 @@ def label_boxes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def to_model_labels(labels: np.ndarray, resized: tuple[int, int]) -> np.ndarray:
     """Label map resized (nearest) to the model's resized frame and zero-padded to 256x256."""
-    out = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.int64)
+    out = np.zeros((INPUT_SIZE, INPUT_SIZE), dtype=np.int64)
     small = cv2.resize(labels.astype(np.float32), (resized[1], resized[0]), interpolation=cv2.INTER_NEAREST)
     out[: resized[0], : resized[1]] = small.astype(np.int64)
     return out
@@ -141,7 +143,7 @@ def to_model_labels(labels: np.ndarray, resized: tuple[int, int]) -> np.ndarray:
 def jitter_boxes(boxes: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Tensor:
     """Move each box edge by up to `shift` pixels, keeping boxes ordered and inside the 256 frame."""
     noise = torch.randint(-shift, shift + 1, boxes.shape, generator=generator).to(boxes.dtype)
-    moved = (boxes + noise).clamp(0, IMAGE_SIZE - 1)
+    moved = (boxes + noise).clamp(0, INPUT_SIZE - 1)
     low = torch.minimum(moved[:, :2], moved[:, 2:])
     high = torch.maximum(moved[:, :2], moved[:, 2:])
     return torch.cat([low, high], dim=1)
@@ -153,13 +155,13 @@ def load_sample(ref: SliceRef, aug: Augment | None = None, rng: np.random.Genera
     if aug is not None:
         image, labels, boxes = augment(image, labels, boxes, aug, rng if rng is not None else np.random.default_rng())
     original = image.shape[:2]
-    chw, resized = preprocess(image, IMAGE_SIZE)
+    chw, resized = preprocess(image, INPUT_SIZE)
     if labels is not None:
         boxes, box_labels = label_boxes(labels)
         model_labels = to_model_labels(labels, resized)
     else:
         box_labels = np.zeros(len(boxes), dtype=np.int64)
-        model_labels = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.int64)
+        model_labels = np.zeros((INPUT_SIZE, INPUT_SIZE), dtype=np.int64)
     if len(boxes) > MAX_BOXES:
         # Evenly spaced rather than random, so a sample is the same wherever it is read.
         keep = np.linspace(0, len(boxes) - 1, MAX_BOXES).round().astype(int)
@@ -167,7 +169,7 @@ def load_sample(ref: SliceRef, aug: Augment | None = None, rng: np.random.Genera
     return {
         "image": torch.from_numpy(chw[0]),
         "labels": torch.from_numpy(model_labels),
-        "boxes": torch.from_numpy(scale_boxes(boxes, original, IMAGE_SIZE).astype(np.float32)).reshape(-1, 4),
+        "boxes": torch.from_numpy(scale_boxes(boxes, original, INPUT_SIZE).astype(np.float32)).reshape(-1, 4),
         "box_labels": torch.from_numpy(box_labels),
         "has_labels": labels is not None,
     }

@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from inference.modeling.lite_medsam import LiteMedSAM
 from training.cache import TeacherCache, read_rows
-from training.data import IMAGE_SIZE, jitter_boxes
+from training.data import INPUT_SIZE, jitter_boxes
 from training.loop import to_device
 
 
@@ -128,7 +128,7 @@ class DecoderTask(_Task):
     def _random_box(self, image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         content = image.abs().sum(0) > 0
         rows, cols = content.any(1).nonzero(), content.any(0).nonzero()
-        high = (int(cols.max()) if len(cols) else IMAGE_SIZE - 1, int(rows.max()) if len(rows) else IMAGE_SIZE - 1)
+        high = (int(cols.max()) if len(cols) else INPUT_SIZE - 1, int(rows.max()) if len(rows) else INPUT_SIZE - 1)
         corners = [torch.randint(0, max(h, 1) + 1, (2,), generator=generator).sort().values for h in high]
         return torch.tensor([corners[0][0], corners[1][0], corners[0][1], corners[1][1]], dtype=torch.float32)
 

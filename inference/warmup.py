@@ -6,6 +6,7 @@ models instead of compiling them (about a second per model) on every case.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 
@@ -13,8 +14,9 @@ from checkpoints.manifest import exported_models
 from inference.registry import OPENVINO_CACHE_DIR, create_backend
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Compile each exported model once with the cache on; print the seconds it took."""
+    argparse.ArgumentParser(prog="python -m inference.warmup", description=__doc__).parse_args(argv)
     models = exported_models()
     if not models:
         print("no exported models: run bash scripts/setup.sh", file=sys.stderr)

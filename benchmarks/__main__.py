@@ -5,8 +5,9 @@ re-encoded per box, one box per call of SAM's decoder arithmetic) and of our def
 path (python -m inference), their ratio, peak RSS, the default path's breakdown from
 its --profile (start-up: the lesser of our path's two runs), and the per-object Dice
 between the reference's masks and ours. The Dice compares like with like: our path
-with the baseline's propagation boxes (--propagation baseline), so that it measures
-what the backends change; the default clipped propagation changes 3D masks on purpose.
+with the reference's model and the baseline's propagation boxes (--model litemedsam
+--propagation baseline), so that it measures what the backends change; the default
+model routing and clipped propagation change masks on purpose.
 Before the cases, the raw single-call latency of every backend and precision,
 measured in the same run. The benchmark and every process it starts are pinned to
 as many cores as --threads (the last of the allowed ones), so that background
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.docs import DOCS, write_section
+from benchmarks.docs import DOCS, measured_command, write_section
 from casefiles import discover_cases
 from common.atomic import write_atomic
 from common.overlap import label_dice
@@ -42,6 +43,8 @@ from inference.settings import RunSettings
 TARGET_GEOMEAN, TARGET_EACH = 5.0, 3.0
 TARGET_STARTUP_S, TARGET_PEAK_MB = 0.5, 600.0
 OVERHEAD_FACTOR, OVERHEAD_SLACK_S = 1.15, 0.5
+# The model of the reference: our path runs it too where masks are compared.
+REFERENCE_MODEL = "litemedsam"
 
 
 def raw_latencies(python: str, threads: int) -> dict[tuple[str, str], dict]:
@@ -65,7 +68,8 @@ def run_case(case: Path, python: str, threads: int, out: Path, precision: str) -
     launched = time.time()
     fast = run_local(case, f"{ours} --profile {profile}", save_to=out / "fast")
     launched_again = time.time()
-    same_boxes = run_local(case, f"{ours} --propagation baseline --profile {same_profile}", save_to=out / "same-boxes")
+    same_boxes = run_local(case, f"{ours} --model {REFERENCE_MODEL} --propagation baseline --profile {same_profile}",
+                           save_to=out / "same-boxes")
     for name, run in (("reference", reference), ("fast", fast), ("same-boxes", same_boxes)):
         if not run.timing.ok:
             raise RuntimeError(f"{case.name}: the {name} run failed ({run.message})")
@@ -170,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(latency, rows, ("openvino", args.precision))
     write_atomic(args.out / "benchmark.md", text)
     if not args.no_docs:
-        command = ["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)]
+        command = measured_command("benchmarks", sys.argv[1:] if argv is None else argv)
         write_section("speed", "Speed against the baseline algorithm", command, text, args.docs)
     write_atomic(args.out / "benchmark.json", json.dumps(
         {"latency": {f"{b} {p}": v for (b, p), v in latency.items()}, "cases": rows}, indent=2) + "\n")

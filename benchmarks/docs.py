@@ -30,6 +30,23 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# Options that say where results go, not what is measured: left out of the command a section names.
+WHERE_TO = ("--out", "--docs")
+
+
+def measured_command(module: str, argv: list[str]) -> list[str]:
+    """`python -m MODULE` with the options of `argv` that change what is measured."""
+    kept, skip = [], False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in WHERE_TO:
+            skip = True
+        elif word != "--no-docs" and not word.startswith(tuple(f"{option}=" for option in WHERE_TO)):
+            kept.append(word)
+    return ["python", "-m", module, *kept]
+
+
 def write_section(name: str, title: str, command: list[str], body: str, path: Path = DOCS) -> Path:
     """Replace (or add) section `name` of `path`: `title`, the `command` that measured it, when, on which CPU, `body`."""
     stamp = time.strftime("%Y-%m-%d")

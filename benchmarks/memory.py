@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.docs import DOCS, write_section
+from benchmarks.docs import DOCS, measured_command, write_section
 from casefiles import is_3d
 from common.atomic import write_atomic
 from demo.large_cases import QUICK_DEPTH, VOLUME_SHAPE, LargeCase, build_cases
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(rows)
     write_atomic(args.out / "memory.md", text)
     if not args.no_docs and not args.quick:
-        command = ["python", "-m", "benchmarks.memory", *(sys.argv[1:] if argv is None else argv)]
+        command = measured_command("benchmarks.memory", sys.argv[1:] if argv is None else argv)
         write_section("memory", "Peak memory on real-size cases", command, text, args.docs)
     write_atomic(args.out / "memory.json", json.dumps(
         {"cache_bytes": CACHE_BYTES, "target_peak_mb": TARGET_PEAK_MB, "cases": rows}, indent=2) + "\n")

@@ -23,7 +23,8 @@ from inference.profiling import Profiler
 from inference.propagation import Propagation
 from inference.record import write_record
 from inference.registry import BACKENDS, PRECISIONS
-from inference.segmenter import build_segmenter
+from inference.routing import AUTO
+from inference.segmenter import Segmenter, build_segmenter
 from inference.settings import RunSettings
 from inference.threads import available_cpus
 
@@ -36,7 +37,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("-i", "--input", type=Path, required=True, help="folder of case .npz files")
     parser.add_argument("-o", "--output", type=Path, required=True, help="folder for the segs .npz files")
     defaults = RunSettings()
-    parser.add_argument("--model", default=defaults.model, choices=sorted(MODEL_CONFIGS))
+    parser.add_argument("--model", default=defaults.model, choices=[AUTO, *sorted(MODEL_CONFIGS)],
+                        help=f"{AUTO}: each case by its modality, as inference/routing.json says")
     parser.add_argument("--backend", default=defaults.backend, choices=list(BACKENDS),
                         help="; ".join(f"{name}: {', '.join(spec.precisions)}" for name, spec in BACKENDS.items()))
     parser.add_argument("--precision", default=defaults.precision, choices=list(PRECISIONS),
@@ -111,6 +113,15 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
     )
 
 
+def describe_model(segmenter: Segmenter) -> str:
+    """The model, or for --model auto the routing: `auto (MR: swiftmedsam-v2, others: litemedsam)`."""
+    routing = segmenter.routing
+    if routing is None:
+        return segmenter.settings.model
+    routes = [f"{name}: {model}" for name, model in routing.by_modality.items()]
+    return f"{AUTO} ({', '.join([*routes, f'others: {routing.fallback}'])})"
+
+
 def record_path(args: argparse.Namespace) -> Path | None:
     """Where the run record goes: --record, else next to --log, else nowhere."""
     if args.record is not None:
@@ -152,8 +163,8 @@ def run(args: argparse.Namespace) -> int:
             return 128 + stop.signum
         if ignored:
             LOG.warning("WARNING not cases, ignored in %s: %s", args.input, ", ".join(ignored))
-        LOG.info("%d case(s) in %s; model %s on %s %s, %d thread(s)", len(paths), args.input, settings.model,
-                 settings.backend, settings.precision, settings.threads)
+        LOG.info("%d case(s) in %s; model %s on %s %s, %d thread(s)", len(paths), args.input,
+                 describe_model(segmenter), settings.backend, settings.precision, settings.threads)
 
         show_progress = not args.no_progress and sys.stderr.isatty()
         with progress_bar(len(paths)) if show_progress else nullcontext(lambda: None) as advance:

@@ -44,6 +44,7 @@ class CaseOutcome:
     write_seconds: float = 0.0
     status: Status = Status.OK
     warnings: tuple[str, ...] = ()
+    model: str | None = None  # the model that segmented it (or was to)
 
     @property
     def ok(self) -> bool:
@@ -64,12 +65,14 @@ def process_case(segmenter: Segmenter, path: Path, output_dir: Path) -> CaseOutc
     traceback. A case past the settings' case timeout is abandoned. Interrupted passes.
     """
     start = time.perf_counter()
+    model: str | None = None
 
     def failure(status: Status, error: str) -> CaseOutcome:
-        return CaseOutcome(path.name, time.perf_counter() - start, error=error, status=status)
+        return CaseOutcome(path.name, time.perf_counter() - start, error=error, status=status, model=model)
 
     try:
         with deadline(segmenter.settings.case_timeout):
+            model = segmenter.model_for(path.name)
             case = load_case(path, available_memory())
             for warning in case.warnings:
                 LOG.warning("WARNING %s: %s", case.name, warning)
@@ -88,8 +91,9 @@ def process_case(segmenter: Segmenter, path: Path, output_dir: Path) -> CaseOutc
         return failure(Status.FAILED, f"{path.name}: {type(err).__name__}: {err}")
     end = time.perf_counter()
     outcome = CaseOutcome(case.name, end - start, case.image.shape, len(case.boxes),
-                          read_seconds=read - start, write_seconds=end - segmented, warnings=case.warnings)
-    LOG.info("%s shape=%s boxes=%d %.2fs", case.name, "x".join(map(str, outcome.shape)), outcome.boxes, outcome.seconds)
+                          read_seconds=read - start, write_seconds=end - segmented, warnings=case.warnings, model=model)
+    LOG.info("%s shape=%s boxes=%d model=%s %.2fs", case.name, "x".join(map(str, outcome.shape)), outcome.boxes, model,
+             outcome.seconds)
     return outcome
 
 

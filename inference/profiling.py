@@ -46,6 +46,10 @@ class CallStats:
         """The calls made since `earlier`."""
         return CallStats(self.calls - earlier.calls, self.items - earlier.items, self.seconds - earlier.seconds)
 
+    def add(self, other: CallStats) -> CallStats:
+        """These calls and `other`'s."""
+        return CallStats(self.calls + other.calls, self.items + other.items, self.seconds + other.seconds)
+
 
 @dataclass(frozen=True)
 class CallTotals:
@@ -59,6 +63,11 @@ class CallTotals:
         """The calls made since `earlier`."""
         return CallTotals(self.encoder.minus(earlier.encoder), self.decoder.minus(earlier.decoder),
                           self.new_images.minus(earlier.new_images))
+
+    def plus(self, other: CallTotals) -> CallTotals:
+        """These calls and `other`'s (another model's)."""
+        return CallTotals(self.encoder.add(other.encoder), self.decoder.add(other.decoder),
+                          self.new_images.add(other.new_images))
 
 
 @dataclass(frozen=True)
@@ -154,7 +163,7 @@ class Profiler:
     def __init__(self) -> None:
         self.stamps: dict[str, float] = {}
         self.cases: list[CaseProfile] = []
-        self._timed: TimedBackend | None = None
+        self._timed: list[TimedBackend] = []  # one per model loaded
         self._counted = CallTotals()
         self.stamp("main")
 
@@ -165,10 +174,11 @@ class Profiler:
         self.stamps[name] = time.time()
 
     def instrument(self, backend: Backend) -> Backend:
-        """The loaded `backend`, wrapped so that its calls are timed; stamps "loaded"."""
-        self._timed = TimedBackend(backend)
-        self.stamp("loaded")
-        return self._timed
+        """A loaded `backend`, wrapped so that its calls are timed; the first one stamps "loaded"."""
+        self._timed.append(TimedBackend(backend))
+        if "loaded" not in self.stamps:
+            self.stamp("loaded")
+        return self._timed[-1]
 
     def case_ended(self, name: str, seconds: float, read: float, write: float, written: bool) -> None:
         """Record a `written` case with the calls made since the previous case ended; other cases' calls are dropped."""
@@ -178,8 +188,9 @@ class Profiler:
 
     def profile(self) -> RunProfile:
         """The run so far, stamped "done" now."""
-        if self._timed is not None and self._timed.first_call is not None:
-            self.stamps["first_encode"] = self._timed.first_call
+        first_calls = [timed.first_call for timed in self._timed if timed.first_call is not None]
+        if first_calls:
+            self.stamps["first_encode"] = min(first_calls)
         self.stamp("done")
         return RunProfile(dict(self.stamps), list(self.cases))
 
@@ -188,7 +199,9 @@ class Profiler:
         write_atomic(path, self.profile().to_json())
 
     def _calls_since_last(self) -> CallTotals:
-        now = self._timed.totals if self._timed is not None else CallTotals()
+        now = CallTotals()
+        for timed in self._timed:
+            now = now.plus(timed.totals)
         calls, self._counted = now.minus(self._counted), now
         return calls
 

@@ -11,14 +11,14 @@ from pathlib import Path
 from common.atomic import write_atomic
 from inference.pipeline import CaseOutcome
 
-RECORD_FIELDS = ("case", "status", "seconds", "error", "warnings")
+RECORD_FIELDS = ("case", "status", "seconds", "error", "warnings", "model")
 
 
 def record_rows(outcomes: list[CaseOutcome]) -> list[dict[str, object]]:
     """One dict per case in RECORD_FIELDS order."""
     return [
         {"case": o.name, "status": o.status.value, "seconds": round(o.seconds, 4), "error": o.error,
-         "warnings": list(o.warnings)}
+         "warnings": list(o.warnings), "model": o.model}
         for o in outcomes
     ]
 
@@ -32,7 +32,8 @@ def write_record(path: Path, outcomes: list[CaseOutcome], seconds: float, stoppe
         writer = csv.DictWriter(buffer, fieldnames=RECORD_FIELDS, lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({**row, "error": row["error"] or "", "warnings": " | ".join(row["warnings"])})
+            writer.writerow({**row, "error": row["error"] or "", "warnings": " | ".join(row["warnings"]),
+                             "model": row["model"] or ""})
         text = buffer.getvalue()
     else:
         counts = Counter(o.status.value for o in outcomes)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from checkpoints.manifest import EXPORT_DIR, checkpoint_for, exported_files
+from checkpoints.manifest import EXPORT_DIR, ChecksumError, checkpoint_for, exported_files, read_export
 from inference.backends import EXPORTED_GRAPHS, Backend, OnnxBackend, OpenVinoBackend, TorchBackend
 from inference.config import get_config
 
@@ -21,38 +21,43 @@ OPENVINO_CACHE_DIR = EXPORT_DIR / "openvino-cache"
 
 @dataclass(frozen=True)
 class Precision:
-    """What a precision loads and computes in."""
+    """What a precision computes in."""
 
-    formats: tuple[str, ...]  # export formats read; a later one's parts replace an earlier one's
     compute: str  # the arithmetic the backend is told to use
     summary: str
 
 
 PRECISIONS: dict[str, Precision] = {
-    "f32": Precision(("openvino",), "f32", "f32 (the reference's arithmetic)"),
-    "bf16": Precision(("openvino",), "bf16", "bf16 (faster only on CPUs with native bf16; moves masks)"),
+    "f32": Precision("f32", "f32 (the reference's arithmetic)"),
+    "bf16": Precision("bf16", "bf16 (faster only on CPUs with native bf16; moves masks)"),
     # The encoder quantised by inference.export.quantize (some layers left in f32) with the f32 decoder.
-    "int8": Precision(("openvino", "openvino-int8"), "f32", "int8 encoder with the f32 decoder (moves masks)"),
+    "int8": Precision("f32", "int8 encoder with the f32 decoder (moves masks)"),
 }
 
 
 @dataclass(frozen=True)
 class BackendSpec:
-    """A backend: its precisions, whether it reads a checkpoint, and how it is built from what it uses."""
+    """A backend: per precision the export formats it reads (a later one's parts replace an earlier one's; none:
+    the checkpoint), and how it is built from what it uses."""
 
-    precisions: tuple[str, ...]
+    files: dict[str, tuple[str, ...]]
     build: Callable[..., Backend]  # (model, threads, [precision], [checkpoint])
     uses_checkpoint: bool = False
 
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        """The precisions it offers."""
+        return tuple(self.files)
+
 
 def _openvino(model: str, threads: int, precision: str) -> Backend:
-    chosen = PRECISIONS[precision]
-    files = exported_files_of(model, chosen.formats)
-    return OpenVinoBackend(*(files[graph] for graph in EXPORTED_GRAPHS), threads, chosen.compute, OPENVINO_CACHE_DIR)
+    files = exported_files_of(model, BACKENDS["openvino"].files[precision])
+    compute = PRECISIONS[precision].compute
+    return OpenVinoBackend(*(files[graph] for graph in EXPORTED_GRAPHS), threads, compute, OPENVINO_CACHE_DIR)
 
 
 def _onnxruntime(model: str, threads: int) -> Backend:
-    files = exported_files_of(model, ("onnx",))
+    files = exported_files_of(model, BACKENDS["onnxruntime"].files["f32"])
     return OnnxBackend(*(files[graph] for graph in EXPORTED_GRAPHS), threads)
 
 
@@ -65,9 +70,10 @@ def _torch(model: str, threads: int, checkpoint: Path | None) -> Backend:
 
 
 BACKENDS: dict[str, BackendSpec] = {
-    "openvino": BackendSpec(("f32", "bf16", "int8"), _openvino),
-    "onnxruntime": BackendSpec(("f32",), _onnxruntime),
-    "torch": BackendSpec(("f32",), _torch, uses_checkpoint=True),
+    "openvino": BackendSpec({"f32": ("openvino",), "bf16": ("openvino",), "int8": ("openvino", "openvino-int8")},
+                            _openvino),
+    "onnxruntime": BackendSpec({"f32": ("onnx",)}, _onnxruntime),
+    "torch": BackendSpec({"f32": ()}, _torch, uses_checkpoint=True),
 }
 
 
@@ -84,11 +90,8 @@ def exported_files_of(model: str, formats: tuple[str, ...]) -> dict[str, Path]:
     return files
 
 
-def create_backend(
-    model: str, backend: str, threads: int, *, precision: str = "f32", checkpoint: Path | None = None
-) -> Backend:
-    """Build `backend` for `model`, handing it only the options it uses; ValueError for a choice it lacks."""
-    get_config(model)  # fail early on an unknown name
+def backend_spec(backend: str, precision: str, checkpoint: Path | None = None) -> BackendSpec:
+    """The table's entry for `backend`; ValueError for a backend, precision or checkpoint it does not take."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     spec = BACKENDS[backend]
@@ -97,6 +100,33 @@ def create_backend(
     if checkpoint is not None and not spec.uses_checkpoint:
         raise ValueError(f"--checkpoint applies to --backend torch; for {backend} run "
                          "python -m inference.export --checkpoint PATH --check-data DIR first")
+    return spec
+
+
+def check_loadable(model: str, backend: str, precision: str = "f32") -> None:
+    """Fail now, without loading anything, where `backend` could not load `model` at `precision` later.
+
+    The export record (or the manifest's checkpoint) must exist and name every format
+    the precision reads; the files are verified when they are loaded.
+    """
+    get_config(model)
+    spec = backend_spec(backend, precision)
+    if spec.uses_checkpoint:
+        checkpoint_for(model)
+        return
+    recorded = read_export(model).files
+    missing = [fmt for fmt in spec.files[precision] if fmt not in recorded]
+    if missing:
+        raise ChecksumError(f"{model} has no {', '.join(missing)} export here, which --backend {backend} "
+                            f"--precision {precision} reads: run python -m inference.export --model {model}")
+
+
+def create_backend(
+    model: str, backend: str, threads: int, *, precision: str = "f32", checkpoint: Path | None = None
+) -> Backend:
+    """Build `backend` for `model`, handing it only the options it uses; ValueError for a choice it lacks."""
+    get_config(model)  # fail early on an unknown name
+    spec = backend_spec(backend, precision, checkpoint)
     options: dict[str, object] = {}
     if len(spec.precisions) > 1:
         options["precision"] = precision

@@ -1,8 +1,9 @@
-"""The segmenter of a run: a model on a backend with the run's settings, turning cases into label maps."""
+"""The segmenter of a run: the run's settings and its models, turning cases into label maps."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -11,34 +12,84 @@ from inference.cases import Case
 from inference.config import get_config
 from inference.labelmap import new_label_map, paint, paint_over_earlier
 from inference.predictor import BoxPredictor, segment_image
-from inference.registry import create_backend
+from inference.registry import check_loadable, create_backend
+from inference.routing import AUTO, Routing, read_routing
 from inference.segment3d import VolumeSegmenter
 from inference.settings import RunSettings
 
 
-class Segmenter:
-    """Owns the run's settings and its predictor; the 2D and 3D code take what they need from it."""
+@dataclass(frozen=True)
+class LoadedModel:
+    """One model on the run's backend: its 2D predictor and its 3D segmenter."""
 
-    def __init__(self, settings: RunSettings, backend: Backend) -> None:
-        """`backend`: the settings' model on the settings' backend (see `build_segmenter`)."""
+    predictor: BoxPredictor
+    volumes: VolumeSegmenter
+
+
+class Segmenter:
+    """Owns the run's settings and its models; the 2D and 3D code take what they need from it.
+
+    With `--model auto` (a `routing`), each case goes to the model its modality is
+    routed to, and a model is loaded only when the first case that needs it comes.
+    """
+
+    def __init__(self, settings: RunSettings, load: Callable[[str], Backend], routing: Routing | None = None) -> None:
+        """`load(model)`: that model on the settings' backend (see `build_segmenter`)."""
+        if (settings.model == AUTO) != (routing is not None):
+            raise ValueError("a routing table goes with --model auto, and only with it")
         self.settings = settings
-        self.predictor = BoxPredictor(backend, get_config(settings.model).input_size)
-        self.volumes = VolumeSegmenter(self.predictor, settings.propagation)
+        self.routing = routing
+        self._load = load
+        self._loaded: dict[str, LoadedModel] = {}
+
+    def model_for(self, case_name: str) -> str:
+        """The model that segments the named case."""
+        return self.settings.model if self.routing is None else self.routing.model_for(case_name)
+
+    def loaded(self, model: str) -> LoadedModel:
+        """The model, loaded now if no case needed it before."""
+        if model not in self._loaded:
+            predictor = BoxPredictor(self._load(model), get_config(model).input_size)
+            self._loaded[model] = LoadedModel(predictor, VolumeSegmenter(predictor, self.settings.propagation))
+        return self._loaded[model]
+
+    def loaded_models(self) -> list[str]:
+        """The models loaded so far, in the order they were."""
+        return list(self._loaded)
 
     def segment(self, case: Case) -> np.ndarray:
         """The uint16 label map of a case: each box's label where its mask is, later boxes on top."""
+        model = self.loaded(self.model_for(case.name))
         label_map = new_label_map(case.spatial_shape)
         if case.is_3d:
-            for index, z, mask in self.volumes.segment(case.image, case.boxes):
+            for index, z, mask in model.volumes.segment(case.image, case.boxes):
                 paint_over_earlier(label_map[z], mask, int(case.box_labels[index]))
         else:
-            for label, mask in zip(case.box_labels, segment_image(self.predictor, case.image, case.boxes)):
+            for label, mask in zip(case.box_labels, segment_image(model.predictor, case.image, case.boxes)):
                 paint(label_map, mask, int(label))
         return label_map
 
 
 def build_segmenter(settings: RunSettings, wrap: Callable[[Backend], Backend] | None = None) -> Segmenter:
-    """Load the settings' model on their backend (wrapped by `wrap`, e.g. a profiler's timer) into a Segmenter."""
-    backend = create_backend(settings.model, settings.backend, settings.threads,
-                             precision=settings.precision, checkpoint=settings.checkpoint)
-    return Segmenter(settings, backend if wrap is None else wrap(backend))
+    """The run's Segmenter, each model's backend wrapped by `wrap` (e.g. a profiler's timer).
+
+    One model is loaded now; with `--model auto` the routing table is read and every
+    model it can choose is checked to be loadable (nothing is loaded until a case
+    needs it), so a missing export stops the run before the first case.
+    """
+    routing = read_routing() if settings.model == AUTO else None
+    if routing is not None and settings.checkpoint is not None:
+        raise ValueError("--checkpoint holds one model's weights: name that model with --model instead of auto")
+
+    def load(model: str) -> Backend:
+        backend = create_backend(model, settings.backend, settings.threads,
+                                 precision=settings.precision, checkpoint=settings.checkpoint)
+        return backend if wrap is None else wrap(backend)
+
+    segmenter = Segmenter(settings, load, routing)
+    if routing is None:
+        segmenter.loaded(settings.model)
+    else:
+        for model in routing.models():
+            check_loadable(model, settings.backend, settings.precision)
+    return segmenter

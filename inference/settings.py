@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inference.propagation import Propagation
+from inference.routing import AUTO
 
 
 @dataclass(frozen=True)
 class RunSettings:
     """Model, backend and precision; 3D propagation; threads; the per-case deadline."""
 
-    model: str = "litemedsam"
+    model: str = AUTO  # each case by its modality (inference/routing.json), or one model's name
     backend: str = "openvino"
     precision: str = "f32"
     checkpoint: Path | None = None  # torch backend only: weights other than the manifest's

@@ -50,12 +50,12 @@ def test_each_backend_is_built_with_only_the_options_it_uses(monkeypatch: pytest
 
 def test_the_table_names_every_precision_once_and_int8_reads_the_int8_encoder() -> None:
     assert set(PRECISIONS) == {p for _, p in backend_precisions()}
-    assert PRECISIONS["int8"].formats == ("openvino", "openvino-int8") and PRECISIONS["int8"].compute == "f32"
+    assert BACKENDS["openvino"].files["int8"] == ("openvino", "openvino-int8") and PRECISIONS["int8"].compute == "f32"
     assert all(p.compute in ("f32", "bf16") for p in PRECISIONS.values())
 
 
 def test_int8_reads_the_f32_decoder_and_the_int8_encoder_files_only(exported_litemedsam: list) -> None:
-    files = exported_files_of("litemedsam", PRECISIONS["int8"].formats)
+    files = exported_files_of("litemedsam", BACKENDS["openvino"].files["int8"])
     assert files["encoder"].name == "litemedsam.encoder.int8.xml"
     assert files["decoder_box"].name == "litemedsam.decoder_box.xml"
 

@@ -12,7 +12,7 @@ from inference.cases import load_case
 from inference.pipeline import process_case
 from inference.segmenter import Segmenter
 from inference.settings import RunSettings
-from tests.helpers import BoxEchoBackend, echo_segmenter
+from tests.helpers import echo_segmenter
 
 
 def write_2d_case(folder: Path, name: str, boxes: np.ndarray, size: int = 256) -> Path:
@@ -34,7 +34,7 @@ def test_labels_follow_box_order_later_boxes_win_and_pass_255(tmp_path: Path) ->
     starts = np.arange(300) % 240
     boxes = np.stack([starts, starts, starts + 10, starts + 10], axis=1)
     path = write_2d_case(tmp_path, "2DBox_CT_0001.npz", boxes)
-    labels = Segmenter(RunSettings(), BoxEchoBackend()).segment(load_case(path))
+    labels = echo_segmenter()(RunSettings()).segment(load_case(path))
     assert labels.dtype == np.uint16
     assert labels.max() == 300
     assert labels[10, 10] == 251  # boxes 241..251 start again at 0..10 and paint over 1..11
@@ -43,7 +43,7 @@ def test_labels_follow_box_order_later_boxes_win_and_pass_255(tmp_path: Path) ->
 
 def test_process_case_writes_and_reports_shape(tmp_path: Path) -> None:
     path = write_2d_case(tmp_path / "in", "2DBox_US_0002.npz", np.array([[10, 20, 100, 120]]))
-    result = process_case(Segmenter(RunSettings(), BoxEchoBackend()), path, tmp_path / "out")
+    result = process_case(echo_segmenter()(RunSettings()), path, tmp_path / "out")
     assert result.ok and result.boxes == 1 and result.shape == (256, 256, 3)
     with np.load(tmp_path / "out" / "2DBox_US_0002.npz") as data:
         segs = data["segs"]

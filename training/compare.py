@@ -62,7 +62,7 @@ def segment_and_score(entry: Entry, cases: Path, out: Path, reuse: bool) -> dict
         ], check=True)
     seconds = _read_csv(timings)
     return {
-        case: {"dsc": _value(row["dsc"]), "nsd": _value(row["nsd"]), "seconds": float(seconds[case]["seconds"])}
+        case: {"dsc": csv_score(row["dsc"]), "nsd": csv_score(row["nsd"]), "seconds": float(seconds[case]["seconds"])}
         for case, row in score(seg, cases / "gts", out / "metrics.csv").items()
     }
 
@@ -83,7 +83,7 @@ def agreement(teacher_segs: Path, student_segs: Path, cases: Path, out: Path) ->
     score(student_segs, gts, out / "agreement.csv", per_label)
     with per_label.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return {case: _mean([_value(r["dsc"]) for r in rows if r["case"] == case]) for case in {r["case"] for r in rows}}
+    return {case: mean([csv_score(r["dsc"]) for r in rows if r["case"] == case]) for case in {r["case"] for r in rows}}
 
 
 def latency(entry: Entry, repeats: int) -> dict[str, float]:
@@ -99,12 +99,12 @@ def latency(entry: Entry, repeats: int) -> dict[str, float]:
     }
 
 
-def _value(text: str) -> float:
+def csv_score(text: str) -> float:
     """A CSV score; the evaluation writes an empty cell for NaN (a label absent from both masks)."""
     return float(text) if text else float("nan")
 
 
-def _mean(values: list[float]) -> float:
+def mean(values: list[float]) -> float:
     """Mean over the cases that have a score."""
     scored = [v for v in values if v == v]
     return sum(scored) / len(scored) if scored else float("nan")
@@ -130,9 +130,9 @@ def report(entries: list[Entry], results: dict, agree: dict, timing: dict, count
         for e in entries:
             rows = list(results[e.label][set_name].values())
             means.append(" | ".join(f"{v:.2f}" for v in (
-                100 * _mean([r["dsc"] for r in rows]), 100 * _mean([r["nsd"] for r in rows]),
-                _mean([r["seconds"] for r in rows]))))
-        means.append(f"{100 * _mean(list(agree[set_name].values())):.2f}")
+                100 * mean([r["dsc"] for r in rows]), 100 * mean([r["nsd"] for r in rows]),
+                mean([r["seconds"] for r in rows]))))
+        means.append(f"{100 * mean(list(agree[set_name].values())):.2f}")
         lines.append(f"| {set_name} | **mean** | " + " | ".join(means) + " |")
     base = timing[entries[0].label]["encoder_ms"]
     lines += ["", "| model | encoder params | decoder params | total params | encoder ms (1 thread) | "

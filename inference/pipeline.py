@@ -105,13 +105,13 @@ def process_cases(
     *,
     resume: bool = False,
 ) -> list[CaseOutcome]:
-    """Process every case in order, calling `on_done` after each; return the outcomes.
+    """Process every case in the segmenter's run order, calling `on_done` after each; return the outcomes.
 
     With `resume`, a case whose complete output exists is skipped. When the run is
     interrupted (SIGTERM, Ctrl-C), `on_done` hears of the case in progress and of
     every case not started before the interruption is raised again.
     """
-    paths = list(paths)
+    paths = segmenter.run_order(list(paths))
     outcomes: list[CaseOutcome] = []
     for position, path in enumerate(paths):
         if resume and complete_output(path, output_dir):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from casefiles import CaseError
 from inference.backends import Backend
 from inference.cases import Case
 from inference.config import get_config
@@ -30,7 +32,9 @@ class Segmenter:
     """Owns the run's settings and its models; the 2D and 3D code take what they need from it.
 
     With `--model auto` (a `routing`), each case goes to the model its modality is
-    routed to, and a model is loaded only when the first case that needs it comes.
+    routed to. A model is loaded when the first case that needs it comes, and the
+    one before it is released then, so one model is held at a time: `run_order`
+    groups the cases by model so that each is loaded once.
     """
 
     def __init__(self, settings: RunSettings, load: Callable[[str], Backend], routing: Routing | None = None) -> None:
@@ -46,15 +50,33 @@ class Segmenter:
         """The model that segments the named case."""
         return self.settings.model if self.routing is None else self.routing.model_for(case_name)
 
+    def run_order(self, paths: list[Path]) -> list[Path]:
+        """`paths` grouped by the model that segments them (the routing's order), by name within a model.
+
+        A name that holds no modality goes first: it fails without a model.
+        """
+        if self.routing is None:
+            return list(paths)
+        order = {model: position for position, model in enumerate(self.routing.models())}
+
+        def model_position(path: Path) -> int:
+            try:
+                return order[self.model_for(path.name)]
+            except CaseError:
+                return -1
+
+        return sorted(paths, key=model_position)
+
     def loaded(self, model: str) -> LoadedModel:
-        """The model, loaded now if no case needed it before."""
+        """The model, loaded now (and the one held before released) if it is not held."""
         if model not in self._loaded:
+            self._loaded.clear()
             predictor = BoxPredictor(self._load(model), get_config(model).input_size)
             self._loaded[model] = LoadedModel(predictor, VolumeSegmenter(predictor, self.settings.propagation))
         return self._loaded[model]
 
-    def loaded_models(self) -> list[str]:
-        """The models loaded so far, in the order they were."""
+    def held(self) -> list[str]:
+        """The models loaded and not released (at most one)."""
         return list(self._loaded)
 
     def segment(self, case: Case) -> np.ndarray:

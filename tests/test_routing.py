@@ -77,20 +77,35 @@ def write_case(folder: Path, name: str) -> None:
     np.savez_compressed(folder / name, imgs=image, boxes=np.array([[5, 5, 40, 40]]))
 
 
-def run_auto(monkeypatch: pytest.MonkeyPatch, loads: Loads, inputs: Path, tmp_path: Path) -> dict:
-    """The CLI with --model auto on echo backends; its JSON run record."""
-    monkeypatch.setattr(cli, "build_segmenter", lambda settings, wrap=None: Segmenter(settings, loads, ROUTING))
+def run_auto(monkeypatch: pytest.MonkeyPatch, loads: Loads, inputs: Path, tmp_path: Path) -> tuple[dict, Segmenter]:
+    """The CLI with --model auto on echo backends; its JSON run record and its segmenter."""
+    built = []
+
+    def build(settings: RunSettings, wrap: object = None) -> Segmenter:
+        built.append(Segmenter(settings, loads, ROUTING))
+        return built[-1]
+
+    monkeypatch.setattr(cli, "build_segmenter", build)
     record = tmp_path / "record.json"
     assert cli.main(["-i", str(inputs), "-o", str(tmp_path / "out"), "--model", AUTO, "--no-progress",
                      "--record", str(record)]) == 0
-    return json.loads(record.read_text())
+    return json.loads(record.read_text()), built[0]
+
+
+def test_the_run_order_groups_cases_by_model_and_bad_names_go_first() -> None:
+    segmenter = Segmenter(RunSettings(model=AUTO), Loads(), ROUTING)
+    names = ["2DBox_MR_0001.npz", "2DBox_CT_0002.npz", "2DBox_0003.npz", "3DBox_CT_0004.npz", "3DBox_MR_0005.npz"]
+    assert [p.name for p in segmenter.run_order([Path(n) for n in names])] == [
+        "2DBox_0003.npz", "2DBox_CT_0002.npz", "3DBox_CT_0004.npz", "2DBox_MR_0001.npz", "3DBox_MR_0005.npz"]
+    one_model = Segmenter(RunSettings(model="litemedsam"), Loads())
+    assert [p.name for p in one_model.run_order([Path(n) for n in names])] == names
 
 
 def test_a_ct_only_run_never_loads_the_student(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for number in (1, 2):
         write_case(tmp_path / "in", f"2DBox_CT_000{number}.npz")
     loads = Loads()
-    record = run_auto(monkeypatch, loads, tmp_path / "in", tmp_path)
+    record, _ = run_auto(monkeypatch, loads, tmp_path / "in", tmp_path)
     assert loads.models == ["litemedsam"]
     assert [row["model"] for row in record["cases"]] == ["litemedsam", "litemedsam"]
 
@@ -101,11 +116,13 @@ def test_a_mixed_run_loads_each_model_once_and_records_it_per_case(
     for name in ("2DBox_CT_0001.npz", "2DBox_MR_0002.npz", "2DBox_US_0003.npz", "2DBox_MR_0004.npz"):
         write_case(tmp_path / "in", name)
     loads = Loads()
-    record = run_auto(monkeypatch, loads, tmp_path / "in", tmp_path)
+    record, segmenter = run_auto(monkeypatch, loads, tmp_path / "in", tmp_path)
+    # Grouped by model, so each is loaded once and one is held at a time.
     assert loads.models == ["litemedsam", "swiftmedsam-v2"]
-    assert {row["case"]: row["model"] for row in record["cases"]} == {
-        "2DBox_CT_0001.npz": "litemedsam", "2DBox_MR_0002.npz": "swiftmedsam-v2",
-        "2DBox_US_0003.npz": "litemedsam", "2DBox_MR_0004.npz": "swiftmedsam-v2"}
+    assert segmenter.held() == ["swiftmedsam-v2"]
+    assert [(row["case"], row["model"]) for row in record["cases"]] == [
+        ("2DBox_CT_0001.npz", "litemedsam"), ("2DBox_US_0003.npz", "litemedsam"),
+        ("2DBox_MR_0002.npz", "swiftmedsam-v2"), ("2DBox_MR_0004.npz", "swiftmedsam-v2")]
     assert "2DBox_MR_0002.npz shape=64x64x3 boxes=1 model=swiftmedsam-v2" in caplog.text
     assert "model auto (MR: swiftmedsam-v2, Microscope: swiftmedsam-v2, others: litemedsam)" in caplog.text
 

@@ -37,6 +37,7 @@ from common.overlap import label_dice
 from evaluation.runtime.harness import run_local
 from inference.profiling import read_profile
 from inference.registry import BACKENDS, backend_precisions
+from inference.routing import AUTO, read_routing
 from inference.settings import RunSettings
 
 # Targets of the fast path.
@@ -47,20 +48,28 @@ OVERHEAD_FACTOR, OVERHEAD_SLACK_S = 1.15, 0.5
 REFERENCE_MODEL = "litemedsam"
 
 
-def raw_latencies(python: str, threads: int) -> dict[tuple[str, str], dict]:
-    """benchmarks.latency for every backend and precision, each in a fresh process."""
+def our_model(case: str) -> str:
+    """The model our default path segments the case with (by the routing table under --model auto)."""
+    model = RunSettings().model
+    return read_routing().model_for(case) if model == AUTO else model
+
+
+def raw_latencies(python: str, threads: int, ours: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], dict]:
+    """benchmarks.latency, each in a fresh process: the reference's model on every backend and precision, and
+    `ours`, the (model, backend, precision) our path runs."""
+    wanted = [(REFERENCE_MODEL, backend, precision) for backend, precision in backend_precisions()]
     results = {}
-    for backend, precision in backend_precisions():
-        command = [python, "-m", "benchmarks.latency", "--backend", backend, "--precision", precision,
-                   "--threads", str(threads)]
+    for model, backend, precision in [*wanted, *(key for key in ours if key not in wanted)]:
+        command = [python, "-m", "benchmarks.latency", "--model", model, "--backend", backend, "--precision",
+                   precision, "--threads", str(threads)]
         done = subprocess.run(command, capture_output=True, text=True, check=True)
-        results[(backend, precision)] = json.loads(done.stdout.strip().splitlines()[-1])
+        results[(model, backend, precision)] = json.loads(done.stdout.strip().splitlines()[-1])
     return results
 
 
 def run_case(case: Path, python: str, threads: int, out: Path, precision: str) -> dict:
     """Time one case with the reference and with the default path; compare their masks."""
-    row: dict = {"case": case.name}
+    row: dict = {"case": case.name, "model": our_model(case.name)}
     reference = run_local(case, f"{python} -m reference -i {{inputs}} -o {{outputs}} --threads {threads}",
                           save_to=out / "reference")
     profile, same_profile = (out / "profiles" / f"{case.stem}.{name}.json" for name in ("fast", "same-boxes"))
@@ -81,7 +90,8 @@ def run_case(case: Path, python: str, threads: int, out: Path, precision: str) -
     recorded = read_profile(profile)
     [record] = recorded.cases
     # Start-up is fixed work and the machine's noise only adds to it: the lesser of our two runs.
-    row["startup_s"] = min(recorded.startup_seconds(launched), read_profile(same_profile).startup_seconds(launched_again))
+    again = read_profile(same_profile)
+    row["startup_s"] = min(recorded.startup_seconds(launched), again.startup_seconds(launched_again))
     row["load_s"] = recorded.load_seconds
     row["encoder"], row["decoder"], row["new_images"] = (
         asdict(record.calls.encoder), asdict(record.calls.decoder), asdict(record.calls.new_images))
@@ -91,21 +101,22 @@ def run_case(case: Path, python: str, threads: int, out: Path, precision: str) -
 
 
 def report(latency: dict, rows: list[dict], ours: tuple[str, str]) -> str:
-    """The benchmark's Markdown: raw latencies, per-case table, breakdown, targets."""
+    """The benchmark's Markdown: raw latencies, per-case table, breakdown, targets; `ours`: backend, precision."""
     lines = ["### Raw single-call latency (one thread)", "",
-             "| backend | load s | encoder ms | decoder ms, box on a new image | decoder ms/box, same image, "
-             "batch 1 / 4 / 16 |", "| --- | --- | --- | --- | --- |"]
-    for (backend, precision), r in latency.items():
+             "| model | backend | load s | encoder ms | decoder ms, box on a new image | decoder ms/box, same image, "
+             "batch 1 / 4 / 16 |", "| --- | --- | --- | --- | --- | --- |"]
+    for (model, backend, precision), r in latency.items():
         per_box = " / ".join(f"{r['decoder_ms_per_box'][b]:.1f}" for b in ("1", "4", "16"))
-        lines.append(f"| {backend} {precision} | {r['load_s']:.2f} | {r['encoder_ms']:.0f} | "
+        lines.append(f"| {model} | {backend} {precision} | {r['load_s']:.2f} | {r['encoder_ms']:.0f} | "
                      f"{r['decoder_new_image_ms']:.1f} | {per_box} |")
-    raw = latency[ours]
-    lines += ["", f"### Cases (fresh process each, one thread, pinned core; ours: {' '.join(ours)})", "",
-              "| case | reference s | ours s | speed-up | peak MB ref / ours | object Dice vs reference, min / mean |",
-              "| --- | --- | --- | --- | --- | --- |"]
+    lines += ["", f"### Cases (fresh process each, one thread, pinned core; ours: --model {RunSettings().model}, "
+              f"{' '.join(ours)})", "",
+              "| case | our model | reference s | ours s | speed-up | peak MB ref / ours | "
+              "object Dice vs reference (same model and boxes), min / mean |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         r["ratio"] = r["reference_s"] / r["fast_s"]
-        lines.append(f"| {r['case']} | {r['reference_s']:.2f} | {r['fast_s']:.2f} | {r['ratio']:.2f}x | "
+        lines.append(f"| {r['case']} | {r['model']} | {r['reference_s']:.2f} | {r['fast_s']:.2f} | {r['ratio']:.2f}x | "
                      f"{r['reference_peak_mb']:.0f} / {r['fast_peak_mb']:.0f} | "
                      f"{r['min_object_dice']:.4f} / {r['mean_object_dice']:.4f} |")
     lines += ["", "### Where our time goes", "",
@@ -113,6 +124,7 @@ def report(latency: dict, rows: list[dict], ours: tuple[str, str]) -> str:
               "I/O s | wall / (calls x raw latency) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         enc, dec, new = r["encoder"], r["decoder"], r["new_images"]["calls"]
+        raw = latency[(r["model"], *ours)]
         expected = (enc["calls"] * raw["encoder_ms"] + new * raw["decoder_new_image_ms"]
                     + (dec["items"] - new) * raw["decoder_ms_per_box"]["1"]) / 1000
         r["overhead_ok"] = r["fast_s"] <= OVERHEAD_FACTOR * expected + OVERHEAD_SLACK_S
@@ -159,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", default=RunSettings().precision, choices=BACKENDS["openvino"].precisions,
                         help="our path's OpenVINO precision (default: the default of python -m inference)")
     parser.add_argument("--docs", type=Path, default=DOCS, help="the Markdown file whose benchmark section is replaced")
-    parser.add_argument("--no-docs", action="store_true", help="leave the docs as they are (e.g. for a subset of cases)")
+    parser.add_argument("--no-docs", action="store_true",
+                        help="leave the docs as they are (e.g. for a subset of cases)")
     args = parser.parse_args(argv)
     cases = [p for p in discover_cases(args.inputs) if not args.cases or p.name in args.cases]
     if not cases:
@@ -167,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     python = sys.executable
     print(f"pinned to core(s) {pin_to_cores(args.threads)}", file=sys.stderr)
-    latency = raw_latencies(python, args.threads)
+    latency = raw_latencies(python, args.threads,
+                            sorted({(our_model(case.name), "openvino", args.precision) for case in cases}))
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.out) as scratch:
         rows = [run_case(case, python, args.threads, Path(scratch), args.precision) for case in cases]
@@ -177,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         command = measured_command("benchmarks", sys.argv[1:] if argv is None else argv)
         write_section("speed", "Speed against the baseline algorithm", command, text, args.docs)
     write_atomic(args.out / "benchmark.json", json.dumps(
-        {"latency": {f"{b} {p}": v for (b, p), v in latency.items()}, "cases": rows}, indent=2) + "\n")
+        {"latency": {" ".join(key): v for key, v in latency.items()}, "cases": rows}, indent=2) + "\n")
     print(text)
     return 0
 

@@ -172,3 +172,26 @@ def test_auto_on_real_cases_of_two_modalities_matches_each_model_alone(
             if routing.model_for(name) == model:
                 with np.load(tmp_path / "auto" / name) as auto, np.load(tmp_path / model / name) as alone:
                     np.testing.assert_array_equal(auto["segs"], alone["segs"])
+
+
+def test_the_measurement_routes_a_modality_away_from_the_fallback_only_where_another_model_scores_higher() -> None:
+    from training.routing import CaseScore, by_case_set, by_modality
+
+    def rows(model_scores: dict[str, float]) -> list[CaseScore]:
+        return [CaseScore("heldout" if "_09" in case else "demo", case, dsc, dsc / 2)
+                for case, dsc in model_scores.items()]
+
+    scores = {
+        "litemedsam": rows({"2DBox_Fundus_0001.npz": 0.9, "3DBox_MR_0002.npz": 0.4, "3DBox_MR_0903.npz": 0.5,
+                            "2DBox_US_0004.npz": 0.6}),
+        "swiftmedsam-v2": rows({"2DBox_Fundus_0001.npz": 0.8, "3DBox_MR_0002.npz": 0.6, "3DBox_MR_0903.npz": 0.45,
+                                "2DBox_US_0004.npz": 0.6}),
+    }
+    table = by_modality(scores)
+    assert {name: (m.model, m.cases) for name, m in table.items()} == {
+        "Fundus": ("litemedsam", 1), "MR": ("swiftmedsam-v2", 2), "US": ("litemedsam", 1)}  # a tie keeps the fallback
+    assert table["MR"].dsc == {"litemedsam": 0.45, "swiftmedsam-v2": 0.525}
+    sets = by_case_set(scores, table)
+    # auto takes each case from its modality's model: demo = Fundus 0.9, MR 0.6, US 0.6; held out = MR 0.45.
+    assert sets["demo"]["auto"][0] == pytest.approx(0.7) and sets["heldout"]["auto"][0] == pytest.approx(0.45)
+    assert sets["demo"]["litemedsam"][0] == pytest.approx(1.9 / 3)

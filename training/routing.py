@@ -69,7 +69,20 @@ def by_modality(scores: dict[str, list[CaseScore]]) -> dict[str, Measured]:
     return table
 
 
-def report(table: dict[str, Measured], models: list[str], command: str) -> str:
+def by_case_set(scores: dict[str, list[CaseScore]], table: dict[str, Measured]) -> dict[str, dict[str, tuple]]:
+    """Per case set: each model's and the proposed routing's mean (DSC, NSD) over the set's cases."""
+    routed = {(s.case_set, s.case): table[modality(s.case)].model for s in next(iter(scores.values()))}
+    rows_of = {**scores, "auto": [s for model, rows in scores.items() for s in rows
+                                  if routed[(s.case_set, s.case)] == model]}
+    sets = sorted({s.case_set for s in next(iter(scores.values()))})
+    return {case_set: {name: (mean([s.dsc for s in rows if s.case_set == case_set]),
+                              mean([s.nsd for s in rows if s.case_set == case_set]))
+                       for name, rows in rows_of.items()}
+            for case_set in sets}
+
+
+def report(table: dict[str, Measured], models: list[str], command: str,
+           sets: dict[str, dict[str, tuple]] | None = None) -> str:
     """Markdown: per modality the cases, each model's DSC / NSD (%), and the model routed to."""
     lines = ["# Routing of `--model auto`", "", f"Measured by `{command}`.", "",
              f"A modality goes to another model than {TEACHER} only where that model's mean DSC over the",
@@ -82,6 +95,13 @@ def report(table: dict[str, Measured], models: list[str], command: str) -> str:
         cells = [f"{100 * measured.dsc[m]:.2f} / {100 * measured.nsd[m]:.2f}" for m in models]
         lines.append(f"| {name} | {measured.cases} ({', '.join(measured.case_sets)}) | " + " | ".join(cells)
                      + f" | {measured.model} |")
+    if sets:
+        lines += ["", "End to end, each model alone and `auto` with this routing (mean DSC / NSD over each set):", "",
+                  "| case set | " + " | ".join(f"{name}" for name in [*models, "auto"]) + " |",
+                  "| --- | " + " | ".join("---" for _ in [*models, "auto"]) + " |"]
+        for case_set, means in sets.items():
+            lines.append(f"| {case_set} | " + " | ".join(
+                f"{100 * means[name][0]:.2f} / {100 * means[name][1]:.2f}" for name in [*models, "auto"]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -108,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     table = by_modality(scores)
     command = "python -m training.routing " + " ".join(f"--cases {item}" for item in args.cases)
-    text = report(table, models, command)
+    text = report(table, models, command, by_case_set(scores, table))
     write_atomic(args.out / "routing.md", text)
     if args.docs:
         write_atomic(args.docs, text)

@@ -54,7 +54,7 @@ class SliceEmbeddings:
         self.reencoded += int(self._seen[z])
         self._seen[z] = True
         size = embedded.embedding.nbytes
-        # Belady's choice (evict what is needed farthest ahead) under `segment_volume`:
+        # Belady's choice (evict what is needed farthest ahead) under `VolumeSegmenter.segment`:
         # while a sweep is at z, every cached slice lies below z and waits for the
         # downward sweep, which visits z before them and them from the highest down.
         # So the lowest is needed last, and z itself sooner than any of them unless

@@ -46,10 +46,6 @@ class CallStats:
         """The calls made since `earlier`."""
         return CallStats(self.calls - earlier.calls, self.items - earlier.items, self.seconds - earlier.seconds)
 
-    def add(self, other: CallStats) -> CallStats:
-        """These calls and `other`'s."""
-        return CallStats(self.calls + other.calls, self.items + other.items, self.seconds + other.seconds)
-
 
 @dataclass(frozen=True)
 class CallTotals:
@@ -63,11 +59,6 @@ class CallTotals:
         """The calls made since `earlier`."""
         return CallTotals(self.encoder.minus(earlier.encoder), self.decoder.minus(earlier.decoder),
                           self.new_images.minus(earlier.new_images))
-
-    def plus(self, other: CallTotals) -> CallTotals:
-        """These calls and `other`'s (another model's)."""
-        return CallTotals(self.encoder.add(other.encoder), self.decoder.add(other.decoder),
-                          self.new_images.add(other.new_images))
 
 
 @dataclass(frozen=True)
@@ -124,23 +115,35 @@ def read_profile(path: Path) -> RunProfile:
     return RunProfile(stamps, cases)
 
 
-class TimedBackend:
-    """A backend that counts and times every encode and decode call of the backend it wraps."""
+class CallClock:
+    """Running totals of a run's model calls, shared by the timed backends of all its models."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self) -> None:
+        self.totals = CallTotals()
+        self.first_encode: float | None = None  # epoch seconds of the first encoder call
+
+
+class TimedBackend:
+    """A backend that counts and times every encode and decode call of the backend it wraps on a shared clock.
+
+    The clock, not the profiler, keeps the counts, so a model the run releases is
+    freed with its wrapper.
+    """
+
+    def __init__(self, backend: Backend, clock: CallClock) -> None:
         self.backend = backend
         self.decode_batch = backend.decode_batch
-        self.totals = CallTotals()
+        self._clock = clock
         self._last_embedding: np.ndarray | None = None
-        self.first_call: float | None = None  # epoch seconds of the first encoder call
 
     def encode(self, image: np.ndarray) -> np.ndarray:
         """Encode, timed."""
-        if self.first_call is None:
-            self.first_call = time.time()
+        clock = self._clock
+        if clock.first_encode is None:
+            clock.first_encode = time.time()
         start = time.perf_counter()
         embedding = self.backend.encode(image)
-        self.totals = replace(self.totals, encoder=self.totals.encoder.plus(1, time.perf_counter() - start))
+        clock.totals = replace(clock.totals, encoder=clock.totals.encoder.plus(1, time.perf_counter() - start))
         return embedding
 
     def decode(self, embedding: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -150,20 +153,20 @@ class TimedBackend:
         start = time.perf_counter()
         logits = self.backend.decode(embedding, boxes)
         seconds = time.perf_counter() - start
-        totals = replace(self.totals, decoder=self.totals.decoder.plus(len(logits), seconds))
+        totals = replace(self._clock.totals, decoder=self._clock.totals.decoder.plus(len(logits), seconds))
         if new_image:
             totals = replace(totals, new_images=totals.new_images.plus(1, seconds))
-        self.totals = totals
+        self._clock.totals = totals
         return logits
 
 
 class Profiler:
-    """Stamps a run's phases, times its backend's calls and records each segmented case; created as the run starts."""
+    """Stamps a run's phases, times its backends' calls and records each segmented case; created as the run starts."""
 
     def __init__(self) -> None:
         self.stamps: dict[str, float] = {}
         self.cases: list[CaseProfile] = []
-        self._timed: list[TimedBackend] = []  # one per model loaded
+        self._clock = CallClock()
         self._counted = CallTotals()
         self.stamp("main")
 
@@ -175,35 +178,26 @@ class Profiler:
 
     def instrument(self, backend: Backend) -> Backend:
         """A loaded `backend`, wrapped so that its calls are timed; the first one stamps "loaded"."""
-        self._timed.append(TimedBackend(backend))
         if "loaded" not in self.stamps:
             self.stamp("loaded")
-        return self._timed[-1]
+        return TimedBackend(backend, self._clock)
 
     def case_ended(self, name: str, seconds: float, read: float, write: float, written: bool) -> None:
         """Record a `written` case with the calls made since the previous case ended; other cases' calls are dropped."""
-        calls = self._calls_since_last()
+        calls, self._counted = self._clock.totals.minus(self._counted), self._clock.totals
         if written:
             self.cases.append(CaseProfile(name, seconds, read, write, calls))
 
     def profile(self) -> RunProfile:
         """The run so far, stamped "done" now."""
-        first_calls = [timed.first_call for timed in self._timed if timed.first_call is not None]
-        if first_calls:
-            self.stamps["first_encode"] = min(first_calls)
+        if self._clock.first_encode is not None:
+            self.stamps["first_encode"] = self._clock.first_encode
         self.stamp("done")
         return RunProfile(dict(self.stamps), list(self.cases))
 
     def save(self, path: Path) -> None:
         """Write the --profile file atomically."""
         write_atomic(path, self.profile().to_json())
-
-    def _calls_since_last(self) -> CallTotals:
-        now = CallTotals()
-        for timed in self._timed:
-            now = now.plus(timed.totals)
-        calls, self._counted = now.minus(self._counted), now
-        return calls
 
 
 def median_ms(call: Callable[[], object], repeats: int) -> float:

@@ -51,15 +51,18 @@ def score(seg: Path, gts: Path, csv_path: Path, per_label: Path | None = None) -
     return _read_csv(csv_path)
 
 
+def run_inference(inputs: Path, segs: Path, *options: str) -> None:
+    """`python -m inference -i INPUTS -o SEGS --no-progress OPTIONS` in a fresh process; fails if it fails."""
+    subprocess.run([sys.executable, "-m", "inference", "-i", str(inputs), "-o", str(segs), "--no-progress", *options],
+                   check=True)
+
+
 def segment_and_score(entry: Entry, cases: Path, out: Path, reuse: bool) -> dict[str, dict[str, float]]:
     """Segment `cases/inputs` with the inference CLI and score against `cases/gts`; per case dsc, nsd, seconds."""
     seg, timings = out / "segs", out / "timings.csv"
     if not (reuse and timings.is_file()):
-        subprocess.run([
-            sys.executable, "-m", "inference", "-i", str(cases / "inputs"), "-o", str(seg), "--model", entry.config,
-            "--backend", "torch", "--checkpoint", str(entry.checkpoint), "--threads", "1",
-            "--timings", str(timings), "--no-progress",
-        ], check=True)
+        run_inference(cases / "inputs", seg, "--model", entry.config, "--backend", "torch", "--checkpoint",
+                      str(entry.checkpoint), "--threads", "1", "--timings", str(timings))
     seconds = _read_csv(timings)
     return {
         case: {"dsc": csv_score(row["dsc"]), "nsd": csv_score(row["nsd"]), "seconds": float(seconds[case]["seconds"])}

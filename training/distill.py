@@ -22,13 +22,13 @@ from torch import distributed as dist
 from torch import nn
 
 from checkpoints.manifest import sha256_of
-from common.atomic import atomic_path, write_atomic
+from common.atomic import write_atomic
 from inference.build import build_model
 from inference.modeling.lite_medsam import LiteMedSAM
 from training.cache import TeacherCache, build_cache, build_student_embeddings, open_student_embeddings
 from training.data import SliceDataset, discover_slices
 from training.init import BlockMap, changed_stages, initialise_student
-from training.loop import CHECKPOINT, STUDENT, TrainConfig, train, world
+from training.loop import CHECKPOINT, STUDENT, TrainConfig, save_atomic, train, world
 from training.stages import DecoderTask, EncoderTask, LocalStageTask
 
 # float16 weights are kept only if at most this share of mask pixels changes.
@@ -115,8 +115,7 @@ def export_state(student: LiteMedSAM, cache: TeacherCache, path: Path, items: in
     worst = float((full - low).abs().max())
     lossless = agreement >= FP16_MIN_AGREEMENT
     chosen = half if lossless else state
-    with atomic_path(path) as tmp:
-        torch.save(chosen, tmp)
+    save_atomic(chosen, path)
     return {"dtype": "float16" if lossless else "float32", "mask_agreement_fp16": agreement,
             "max_abs_logit_change_fp16": worst, "bytes": path.stat().st_size}
 

@@ -112,7 +112,8 @@ def _scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _save_atomic(obj: object, path: Path) -> None:
+def save_atomic(obj: object, path: Path) -> None:
+    """torch.save `obj` to `path` atomically."""
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
@@ -163,7 +164,7 @@ def train(
 
     def save(at_step: int) -> None:
         if rank == 0:
-            _save_atomic({
+            save_atomic({
                 "step": at_step, "student": task.student.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "elapsed": elapsed,
             }, checkpoint_path)
@@ -213,7 +214,7 @@ def train(
                "images_per_s": round(cfg.steps * cfg.batch_size * world_size / max(elapsed, 1e-9), 3),
                "final_loss": sum(recent) / max(len(recent), 1), "config": asdict(cfg), "world_size": world_size}
     if rank == 0:
-        _save_atomic(task.student.state_dict(), folder / STUDENT)
+        save_atomic(task.student.state_dict(), folder / STUDENT)
         write_atomic(folder / SUMMARY, json.dumps(summary, indent=1))
     if world_size > 1:
         dist.barrier()

@@ -14,7 +14,6 @@ makes it the routing of `--model auto` (inference/routing.json).
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from casefiles import discover_cases, modality
 from checkpoints.manifest import checkpoints
 from common.atomic import write_atomic
 from inference.routing import ROUTING_PATH, Measured, write_routing
-from training.compare import TEACHER, csv_score, mean, score
+from training.compare import TEACHER, csv_score, mean, run_inference, score
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "routing.md"
 
@@ -49,8 +48,7 @@ def segment_and_score(model: str, cases: Path, out: Path, threads: int, reuse: b
     segs = out / "segs"
     expected = {path.name for path in discover_cases(cases / "inputs")}
     if not (reuse and segs.is_dir() and expected <= {path.name for path in discover_cases(segs)}):
-        subprocess.run([sys.executable, "-m", "inference", "-i", str(cases / "inputs"), "-o", str(segs),
-                        "--model", model, "--threads", str(threads), "--no-progress"], check=True)
+        run_inference(cases / "inputs", segs, "--model", model, "--threads", str(threads))
     rows = score(segs, cases / "gts", out / "metrics.csv")
     return {case: (csv_score(row["dsc"]), csv_score(row["nsd"])) for case, row in rows.items()}
 

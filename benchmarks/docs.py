@@ -31,7 +31,7 @@ def cpu_model() -> str:
 
 
 # Options that say where results go, not what is measured: left out of the command a section names.
-WHERE_TO = ("--out", "--docs")
+WHERE_TO = ("--out", "--docs", "--cache", "--organizers-repo")
 
 
 def measured_command(module: str, argv: list[str]) -> list[str]:

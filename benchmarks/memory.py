@@ -2,7 +2,9 @@
 
 The cases are demo.large_cases': a 300 x 512 x 512 brain MR volume with six boxes
 around real structures (more slice embeddings kept between the sweeps than the
-slice cache's budget holds) and a 2048 x 2048 nuclei image with 300 real boxes.
+slice cache's budget holds) and a 2048 x 2048 nuclei image with 300 real boxes; and
+demo.typical_cases' atlas-style case, the 181 x 217 x 181 brain with twelve structure
+boxes, whose target is the typical cases' 600 MB.
 
 For each: `python -m inference -i DIR -o OUT --threads 1 --no-progress` (OpenVINO f32),
 its peak RSS (the child's max RSS), seconds and encoder calls (from --profile).
@@ -21,17 +23,19 @@ from benchmarks.docs import DOCS, measured_command, write_section
 from casefiles import is_3d
 from common.atomic import write_atomic
 from demo.large_cases import QUICK_DEPTH, VOLUME_SHAPE, LargeCase, build_cases
+from demo.typical_cases import atlas_case
 from evaluation.runtime.harness import run_local
 from inference.profiling import read_profile
 from inference.segment3d import sweep_slices
 from inference.slice_cache import CACHE_BYTES
 
 TARGET_PEAK_MB = 1024.0
+TARGET_ATLAS_PEAK_MB = 600.0
 # LiteMedSAM's image embedding: 256 x 64 x 64 float32.
 EMBEDDING_BYTES = 256 * 64 * 64 * 4
 
 
-def measure(case: LargeCase, folder: Path, python: str) -> dict:
+def measure(case: LargeCase, folder: Path, python: str, target_mb: float) -> dict:
     """Run the default path on one case in a fresh process; its peak RSS, seconds and encoder work."""
     path = case.write(folder / "inputs")
     profile = folder / "profiles" / f"{path.stem}.json"
@@ -51,7 +55,7 @@ def measure(case: LargeCase, folder: Path, python: str) -> dict:
         "peak_mb": run.timing.peak_mb, "seconds": run.timing.seconds,
         "encoder_calls": encoded, "slices": visited, "reencoded": encoded - visited,
         "kept_between_sweeps": kept,
-        "decoder_calls": record.calls.decoder.calls,
+        "decoder_calls": record.calls.decoder.calls, "target_mb": target_mb,
     }
 
 
@@ -59,17 +63,16 @@ def report(rows: list[dict]) -> str:
     """Markdown table of the runs and the peak-RSS target."""
     budget = CACHE_BYTES / 2**20
     lines = [f"Slice-embedding cache budget: {budget:.0f} MiB ({CACHE_BYTES // EMBEDDING_BYTES} embeddings)", "",
-             "| case | shape | boxes | peak RSS MB | seconds | encoder calls | re-encoded | "
+             "| case | shape | boxes | peak RSS MB (target) | seconds | encoder calls | re-encoded | "
              "embeddings kept between sweeps, unbounded (MiB) | decoder calls |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         kept_mib = r["kept_between_sweeps"] * EMBEDDING_BYTES / 2**20
-        lines.append(f"| {r['case']} | {'x'.join(map(str, r['shape']))} | {r['boxes']} | {r['peak_mb']:.0f} | "
+        lines.append(f"| {r['case']} | {'x'.join(map(str, r['shape']))} | {r['boxes']} | {r['peak_mb']:.0f} ({r['target_mb']:.0f}) | "
                      f"{r['seconds']:.1f} | {r['encoder_calls']} | {r['reencoded']} | "
                      f"{r['kept_between_sweeps']} ({kept_mib:.0f}) | {r['decoder_calls']} |")
-    peak = max(r["peak_mb"] for r in rows)
-    met = "yes" if peak <= TARGET_PEAK_MB else "no"
-    lines += ["", f"Peak RSS <= {TARGET_PEAK_MB:.0f} MB: max {peak:.0f} MB, met: {met}"]
+    met = "yes" if all(r["peak_mb"] <= r["target_mb"] for r in rows) else "no"
+    lines += ["", f"Peak RSS within each case's target: {met}"]
     return "\n".join(lines) + "\n"
 
 
@@ -79,22 +82,25 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/memory"))
     parser.add_argument("--quick", action="store_true",
-                        help=f"a {QUICK_DEPTH}-slice volume instead of {VOLUME_SHAPE[0]} (a smoke test)")
+                        help=f"a {QUICK_DEPTH}-slice volume instead of {VOLUME_SHAPE[0]}, without the atlas case (a smoke test)")
     parser.add_argument("--docs", type=Path, default=DOCS, help="the Markdown file whose memory section is replaced")
     parser.add_argument("--no-docs", action="store_true", help="leave the docs as they are")
     args = parser.parse_args(argv)
     depth = QUICK_DEPTH if args.quick else VOLUME_SHAPE[0]
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.out) as scratch:
-        rows = [measure(case, Path(scratch) / case.name.removesuffix(".npz"), sys.executable)
-                for case in build_cases(depth)]
+        targets = [(case, TARGET_PEAK_MB) for case in build_cases(depth)]
+        if not args.quick:
+            targets.append((atlas_case(), TARGET_ATLAS_PEAK_MB))
+        rows = [measure(case, Path(scratch) / case.name.removesuffix(".npz"), sys.executable, target)
+                for case, target in targets]
     text = report(rows)
     write_atomic(args.out / "memory.md", text)
     if not args.no_docs and not args.quick:
         command = measured_command("benchmarks.memory", sys.argv[1:] if argv is None else argv)
         write_section("memory", "Peak memory on real-size cases", command, text, args.docs)
     write_atomic(args.out / "memory.json", json.dumps(
-        {"cache_bytes": CACHE_BYTES, "target_peak_mb": TARGET_PEAK_MB, "cases": rows}, indent=2) + "\n")
+        {"cache_bytes": CACHE_BYTES, "cases": rows}, indent=2) + "\n")
     print(text)
     return 0
 

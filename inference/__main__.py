@@ -17,6 +17,7 @@ from casefiles import discover_cases, ignored_entries
 from inference.backends import without_openvino_conversion_tools
 from inference.config import MODEL_CONFIGS
 from inference.interrupts import Interrupted, stop_on_signals
+from inference.memory import return_large_blocks_to_the_system
 from inference.outputs import prepare_output_dir
 from inference.pipeline import CaseOutcome, Status, process_cases, write_timings
 from inference.profiling import Profiler
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     when SIGTERM or Ctrl-C stopped the run.
     """
     args = parse_args(argv)
+    return_large_blocks_to_the_system()
     with logging_setup(args.verbose, args.log):
         return run(args)
 

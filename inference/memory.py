@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
 from pathlib import Path
 
 from common.cgroup import CGROUP_ROOT, memory_available
 
 MEMINFO = Path("/proc/meminfo")
+# mallopt's parameter number for the mmap threshold (malloc.h), and the threshold set.
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 2**20
 
 
 def available_memory(meminfo: Path = MEMINFO, cgroup_root: Path = CGROUP_ROOT) -> int | None:
@@ -29,3 +33,18 @@ def meminfo_available(meminfo: Path = MEMINFO) -> int | None:
         if line.startswith("MemAvailable:"):
             return int(line.split()[1]) * 1024
     return None
+
+
+def return_large_blocks_to_the_system() -> bool:
+    """Have glibc give every freed block of 1 MiB or more straight back to the system; False where it cannot.
+
+    glibc serves large blocks (slice embeddings: 4 MiB) from mmap, but after the first
+    is freed it raises that threshold and serves later ones from the heap, which keeps
+    freed memory and so the peak RSS higher (16 MB on a 12-object 181-slice volume).
+    A fixed threshold keeps them on mmap.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    except (OSError, AttributeError):
+        return False

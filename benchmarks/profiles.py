@@ -1,0 +1,143 @@
+"""Speed and accuracy of every profile in one table, to choose from: `python -m benchmarks.profiles`.
+
+A profile is a model and a precision of our path (OpenVINO). For each profile: its
+weighted geometric-mean speed-up over the typical mix (demo.typical_cases, weighted as
+benchmarks.mix says) against the organizers' own script (benchmarks.organizers), its
+least speed-up on a one-object 3D case, and its mean DSC on each case set with ground
+truth: the typical mix, the demo cases, and any --cases NAME=DIR (e.g. the held-out
+split of `python -m training.images`). Every timed run is a fresh process on one
+pinned core; the organizers' script is timed once per case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.cores import pin_to_cores
+from benchmarks.docs import DOCS, measured_command, write_section
+from benchmarks.mix import case_weights, is_one_object_3d, weighted_geomean
+from benchmarks.organizers import fetch_script, script_command
+from casefiles import discover_cases
+from checkpoints.manifest import checkpoint_for
+from common.atomic import write_atomic
+from demo.typical_cases import write_typical
+from demo.wheels import default_cache_dir
+from evaluation.metrics.folder import evaluate_folder
+from evaluation.runtime.harness import run_local
+from inference.registry import BACKENDS
+
+PROFILES = (
+    ("auto", "f32"),
+    ("litemedsam", "f32"),
+    ("litemedsam", "bf16"),
+    ("litemedsam", "int8"),
+    ("swiftmedsam-v2", "f32"),
+    ("swiftmedsam-v2", "bf16"),
+)
+
+
+def profile_name(model: str, precision: str) -> str:
+    """`--model M --precision P`, as a user would type it."""
+    return f"--model {model} --precision {precision}"
+
+
+def time_cases(cases: list[Path], template: str, what: str) -> dict[str, float]:
+    """Seconds of `template` (with {inputs} and {outputs}) on each case, each in a fresh process."""
+    seconds = {}
+    for case in cases:
+        run = run_local(case, template)
+        if not run.timing.ok:
+            raise RuntimeError(f"{case.name}: {what} failed ({run.message})")
+        seconds[case.name] = run.timing.seconds
+    return seconds
+
+
+def mean_dsc(inputs: Path, gts: Path, out: Path, options: list[str]) -> float:
+    """Segment a case set with `python -m inference OPTIONS` and score it: the mean DSC in percent."""
+    subprocess.run([sys.executable, "-m", "inference", "-i", str(inputs), "-o", str(out), "--no-progress", *options],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    scores = evaluate_folder(gts, out)
+    return 100 * sum(score.dsc for score in scores) / len(scores)
+
+
+def report(rows: list[dict], sets: list[str]) -> str:
+    """The Markdown table, one row per profile."""
+    lines = ["| profile | speed-up against the organizers' script, typical mix (weighted geometric mean) | "
+             "least one-object 3D speed-up | " + " | ".join(f"DSC {name}" for name in sets) + " |",
+             "| --- " * (3 + len(sets)) + "|"]
+    for r in rows:
+        lines.append(f"| `{r['profile']}` | {r['geomean']:.2f}x | {r['one_object_3d']:.2f}x | "
+                     + " | ".join(f"{r['dsc'][name]:.2f}" for name in sets) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def parse_sets(values: list[str]) -> dict[str, Path]:
+    """NAME=DIR pairs, each DIR holding inputs/ and gts/."""
+    sets = {}
+    for value in values:
+        name, _, folder = value.partition("=")
+        if not name or not folder:
+            raise SystemExit(f"error: --cases takes NAME=DIR, got {value!r}")
+        sets[name] = Path(folder)
+    return sets
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every profile, print the table and save it."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profiles", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", nargs="*", default=["demo=demo_data"], metavar="NAME=DIR",
+                        help="case sets to score besides the typical mix (default: demo=demo_data)")
+    parser.add_argument("--organizers-repo", type=Path,
+                        help="a local clone of the organizers' repository to take their script from instead of GitHub")
+    parser.add_argument("--cache", type=Path, default=default_cache_dir(),
+                        help="where the organizers' script and the demo wheels are kept (default: %(default)s)")
+    parser.add_argument("--profiles", nargs="+", metavar="MODEL:PRECISION",
+                        help="only these profiles (default: " + ", ".join(f"{m}:{p}" for m, p in PROFILES) + ")")
+    parser.add_argument("--out", type=Path, default=Path("runs/profiles"))
+    parser.add_argument("--docs", type=Path, default=DOCS, help="the Markdown file whose profiles section is replaced")
+    parser.add_argument("--no-docs", action="store_true", help="leave the docs as they are")
+    args = parser.parse_args(argv)
+    profiles = [tuple(p.split(":", 1)) for p in args.profiles] if args.profiles else list(PROFILES)
+    for model, precision in profiles:
+        if precision not in BACKENDS["openvino"].precisions:
+            parser.error(f"unknown precision {precision!r} in {model}:{precision}")
+    sets = {"typical": args.out / "typical", **parse_sets(args.cases)}
+    classes = write_typical(sets["typical"], args.cache)
+    cases = discover_cases(sets["typical"] / "inputs")
+    weights = case_weights(classes, [case.name for case in cases])
+    python = sys.executable
+    script = fetch_script(args.cache, args.organizers_repo)
+    print(f"pinned to core {pin_to_cores(1)}", file=sys.stderr)
+    rows = []
+    with tempfile.TemporaryDirectory(dir=args.out) as scratch:
+        theirs = time_cases(cases, script_command(script, python, checkpoint_for("litemedsam").path,
+                                                  Path(scratch) / "overlays"), "the organizers' script")
+        for model, precision in profiles:
+            options = ["--model", model, "--precision", precision, "--threads", "1"]
+            ours = time_cases(cases, f"{python} -m inference -i {{inputs}} -o {{outputs}} --no-progress "
+                                     + " ".join(options), profile_name(model, precision))
+            ratios = {name: theirs[name] / ours[name] for name in ours}
+            dsc = {name: mean_dsc(where / "inputs", where / "gts", Path(scratch) / model / precision / name, options)
+                   for name, where in sets.items()}
+            rows.append({"profile": profile_name(model, precision), "ratios": ratios, "dsc": dsc,
+                         "geomean": weighted_geomean([ratios[c.name] for c in cases], weights),
+                         "one_object_3d": min(r for name, r in ratios.items() if is_one_object_3d(name, classes[name]))})
+            print(f"{rows[-1]['profile']}: {rows[-1]['geomean']:.2f}x", file=sys.stderr)
+    text = report(rows, list(sets))
+    write_atomic(args.out / "profiles.md", text)
+    write_atomic(args.out / "profiles.json", json.dumps({"organizers_s": theirs, "rows": rows}, indent=2) + "\n")
+    if not args.no_docs:
+        command = measured_command("benchmarks.profiles", sys.argv[1:] if argv is None else argv)
+        write_section("profiles", "Profiles: speed against the organizers' script and DSC", command, text, args.docs)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

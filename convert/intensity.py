@@ -58,7 +58,8 @@ def window_uint8(values: np.ndarray, window: Window) -> np.ndarray:
     """Clip to the window, scale (x - low) / width * 255 and truncate to uint8 (as the organizers' np.uint8 cast)."""
     scaled = np.clip(values.astype(np.float64), window.low, window.high)
     scaled -= window.low
-    scaled *= 255.0 / window.width
+    scaled /= window.width  # divided first, as the organizers did: the top of the window is exactly 255
+    scaled *= 255.0
     return scaled.astype(np.uint8)
 
 
@@ -73,7 +74,8 @@ def percentile_uint8(values: np.ndarray) -> tuple[np.ndarray, float, float]:
     low, high = (float(p) for p in np.percentile(values[foreground], PERCENTILES))
     scaled = np.clip(values.astype(np.float64), low, high)
     scaled -= low
-    scaled *= 255.0 / max(high - low, 1e-8)
+    scaled /= max(high - low, 1e-8)
+    scaled *= 255.0
     scaled[values == 0] = 0
     return scaled.astype(np.uint8), low, high
 

@@ -53,13 +53,15 @@ def read_box_file(path: Path, image: sitk.Image) -> np.ndarray:
     """The boxes of a JSON file as (N, 2 * dimension) inclusive voxel indices of `image` (x first).
 
     The file is `{"coordinates": "voxel" | "mm", "boxes": [[x_min, y_min, z_min, x_max, y_max, z_max], ...]}`
-    (four numbers each for a 2D image). Voxel boxes are indices as ITK-SNAP and 3D
-    Slicer show them; mm boxes are two opposite corners in physical (LPS)
-    coordinates, and their voxel box is the one that holds all corners.
+    (four numbers each for a 2D image, and in voxels for a one-slice volume, whose z is 0).
+    Voxel boxes are indices as ITK-SNAP and 3D Slicer show them; mm boxes are two
+    opposite corners in physical (LPS) coordinates, and their voxel box is the one
+    that holds all corners.
     """
     path = Path(path)
     dims = image.GetDimension()
-    coordinates, rows = _parse(path, dims)
+    coordinates, rows = _parse(path, dims, one_slice=dims == 3 and image.GetDepth() == 1)
+    rows = [row if len(row) == 2 * dims else [*row[:2], 0, *row[2:], 0] for row in rows]
     size = np.array(image.GetSize())
     boxes = []
     for number, row in enumerate(rows, 1):
@@ -76,8 +78,11 @@ def read_box_file(path: Path, image: sitk.Image) -> np.ndarray:
     return np.array(boxes, dtype=np.int64).reshape(len(boxes), 2 * dims)
 
 
-def _parse(path: Path, dims: int) -> tuple[str, list[list[float]]]:
-    """The coordinates and the rows of a box file, each row checked to hold 2 * dims finite numbers."""
+def _parse(path: Path, dims: int, one_slice: bool) -> tuple[str, list[list[float]]]:
+    """The coordinates and the rows of a box file, each row checked to hold 2 * dims finite numbers.
+
+    Voxel boxes of a one-slice volume may leave z out (four numbers).
+    """
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -90,7 +95,8 @@ def _parse(path: Path, dims: int) -> tuple[str, list[list[float]]]:
     for number, row in enumerate(rows, 1):
         numeric = isinstance(row, list) and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in row)
-        if not numeric or len(row) != 2 * dims:
+        short = one_slice and data["coordinates"] == "voxel" and numeric and len(row) == 4
+        if not numeric or (len(row) != 2 * dims and not short):
             raise ConvertError(path, f"box {number} must be {2 * dims} numbers for a {dims}D image, got {row!r}")
     return data["coordinates"], rows
 

@@ -101,6 +101,13 @@ def prepare_case(source: Path, labels: Path | None, boxes_file: Path | None, opt
                 None if gts is None else np.ascontiguousarray(gts), sidecar)
 
 
+def _same_grid(labels: Geometry, image: Geometry) -> bool:
+    """Whether a label image lies on the image's grid; a 2D file (no geometry) fits a one-slice volume of its size."""
+    if len(labels.size) != len(image.size):
+        return is_picture(labels) and is_picture(image) and labels.size[:2] == image.size[:2]
+    return labels.matches(image)
+
+
 def _model_image(scan: Scan, kind: str, is_ct: bool, window: Window) -> tuple[np.ndarray, dict]:
     """The uint8 image of the case: RGB (H, W, 3) for 2D, (D, H, W) for 3D; and how it was scaled."""
     array = sitk.GetArrayFromImage(scan.image)
@@ -116,7 +123,7 @@ def _objects(scan: Scan, labels: Path, kind: str, options: ConvertOptions) -> tu
     """The `gts` map of the label image and, per object, its source label value and voxel count."""
     label_scan = read_scan(labels)
     image_grid, label_grid = Geometry.of(scan.image), Geometry.of(label_scan.image)
-    if not label_grid.matches(image_grid):
+    if not _same_grid(label_grid, image_grid):
         raise ConvertError(labels, f"the label image's grid ({label_grid.describe()}) differs from the image's "
                                    f"{scan.path} ({image_grid.describe()})")
     if label_scan.image.GetNumberOfComponentsPerPixel() != 1:

@@ -14,7 +14,7 @@ from convert.intensity import WINDOW_PRESETS, parse_window
 from convert.objects import DEFAULT_MIN_SIZE, ObjectMode
 from convert.readers import read_scan
 from convert.restore import find_sidecar, restore_file
-from convert.writers import IMAGE_OUTPUTS, write_case, write_image
+from convert.writers import IMAGE_OUTPUTS, check_image_output, write_case, write_image
 from inference.config import MODEL_CONFIGS
 from inference.propagation import Propagation
 from inference.registry import BACKENDS, PRECISIONS
@@ -142,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
         LOG.info("%s: %s, %d object(s) -> %s", case.name, "x".join(map(str, case.imgs.shape)), len(case.boxes),
                  ", ".join(map(str, paths.values())))
     elif args.command == "from-npz":
+        check_image_output(args.out)
         like = read_scan(args.like, args.series)
         image = restore_file(args.segs, Geometry.of(like.image), args.like, find_sidecar(args.segs, args.sidecar),
                              args.source_labels)

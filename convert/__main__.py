@@ -10,7 +10,7 @@ from pathlib import Path
 from convert.case import ConvertOptions, prepare_case
 from convert.errors import ConvertError
 from convert.geometry import Geometry
-from convert.intensity import WINDOW_PRESETS, parse_window
+from convert.intensity import WINDOW_PRESETS, Window, parse_window
 from convert.objects import DEFAULT_MIN_SIZE, ObjectMode
 from convert.readers import read_scan
 from convert.restore import find_sidecar, restore_file
@@ -21,7 +21,7 @@ from inference.registry import BACKENDS, PRECISIONS
 from inference.routing import AUTO
 
 LOG = logging.getLogger("convert")
-def window(text: str) -> object:
+def window(text: str) -> Window:
     """argparse type for --window."""
     try:
         return parse_window(text)

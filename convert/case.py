@@ -75,16 +75,16 @@ def prepare_case(source: Path, labels: Path | None, boxes_file: Path | None, opt
     if labels is not None:
         gts, objects = _objects(scan, Path(labels), kind, options)
         boxes = tight_boxes(gts, len(objects))
-        origin = {"from": "labels", "objects": options.objects.value}
+        provenance = {"from": "labels", "objects": options.objects.value}
     else:
         boxes = read_box_file(Path(boxes_file), scan.image)  # type: ignore[arg-type]
         if kind == "2D" and boxes.shape[1] == 6:  # a one-slice volume: z is 0
             boxes = boxes[:, [0, 1, 3, 4]]
         objects = [{"label": k} for k in range(1, len(boxes) + 1)]
-        origin = {"from": "file", "file": str(boxes_file)}
+        provenance = {"from": "file", "file": str(boxes_file)}
     if options.box_jitter:
         boxes = jitter_boxes(boxes, plane, options.box_jitter, rng)
-    origin.update(jitter=options.box_jitter, seed=options.seed)
+    provenance.update(jitter=options.box_jitter, seed=options.seed)
     start, stop = (0,) * len(plane), plane
     if options.crop_margin is not None:
         start, stop = crop_around(boxes, plane, options.crop_margin)
@@ -95,7 +95,7 @@ def prepare_case(source: Path, labels: Path | None, boxes_file: Path | None, opt
     for entry, box in zip(objects, boxes):
         entry["box"] = box.tolist()
     sidecar = Sidecar(name, str(source), scan.format, modality, geometry, tuple(start), tuple(stop), intensity,
-                      tuple(objects), origin, scan.series_uid)
+                      tuple(objects), provenance, scan.series_uid)
     spacing = geometry.array_spacing if kind == "3D" else None
     return Case(name, np.ascontiguousarray(imgs), boxes, spacing,
                 None if gts is None else np.ascontiguousarray(gts), sidecar)

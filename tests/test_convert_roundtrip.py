@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -185,3 +186,28 @@ def test_monochrome1_dicom_is_inverted(tmp_path: Path) -> None:
         pictures[name] = read(tmp_path / f"imgs/2DBox_XRay_{name}.npz")["imgs"][..., 0].astype(np.float64)
     correlation = np.corrcoef(pictures["m1"].ravel(), pictures["m2"].ravel())[0, 1]
     assert correlation < -0.95
+
+
+def test_instances_and_seeded_jittered_boxes_from_the_command_line(tmp_path: Path) -> None:
+    image, instances = nuclei_2d()
+    sitk.WriteImage(sitk.GetImageFromArray(image), str(tmp_path / "nuclei.tif"))
+    sitk.WriteImage(sitk.GetImageFromArray((instances > 0).astype(np.uint8) * 4), str(tmp_path / "mask.png"))
+    cases = []
+    for run in ("a", "b"):
+        assert main(["to-npz", str(tmp_path / "nuclei.tif"), "--labels", str(tmp_path / "mask.png"), "--modality",
+                     "Microscope", "--objects", "instances", "--min-size", "10", "--box-jitter", "5", "--seed", "3",
+                     "--out", str(tmp_path / run)]) == 0
+        cases.append(read(tmp_path / f"{run}/imgs/2DBox_Microscope_nuclei.npz")["boxes"])
+    assert np.array_equal(cases[0], cases[1])
+    gts = read(tmp_path / "a/gts/2DBox_Microscope_nuclei.npz")["gts"]
+    sidecar = json.loads((tmp_path / "a/2DBox_Microscope_nuclei.json").read_text())
+    assert len(sidecar["objects"]) == gts.max() == len(cases[0]) > 50
+    assert {entry["source_label"] for entry in sidecar["objects"]} == {4}
+    assert sidecar["boxes"] == {"from": "labels", "objects": "instances", "jitter": 5, "seed": 3}
+    grown = []
+    for k, box in enumerate(cases[0], 1):
+        y, x = np.nonzero(gts == k)
+        tight = np.array([x.min(), y.min(), x.max(), y.max()])
+        grown.append(np.concatenate([tight[:2] - box[:2], box[2:] - tight[2:]]))
+    assert 0 <= np.min(grown) and np.max(grown) == 10  # 0..5 model pixels of a 512-pixel image: 0..10 pixels
+    assert np.array_equal(cases[0], [entry["box"] for entry in sidecar["objects"]])

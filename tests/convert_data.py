@@ -11,6 +11,9 @@ instance mask) and its H&E histology picture (RGB).
 from __future__ import annotations
 
 import io
+import locale
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,8 +80,29 @@ def mni_volume(direction: tuple[float, ...] = X_FLIPPED, steps: tuple[int, int, 
     return Volume(on_grid(t1, np.int16), on_grid(labels, np.uint8))
 
 
+@contextmanager
+def kept_locale() -> Iterator[None]:
+    """Restore the C locale after the block: GDCM's DICOM writer sets it to "C", and Python then reads text as ASCII."""
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        yield
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+
+
+def write_dicom(image: sitk.Image, path: Path) -> None:
+    """Write one DICOM file with SimpleITK, the locale kept."""
+    with kept_locale():
+        sitk.WriteImage(image, str(path))
+
+
 def write_dicom_series(image: sitk.Image, folder: Path, uid: str, modality: str = "MR") -> list[Path]:
     """Write a volume as a DICOM series (one file per slice) with the tags that place each slice in space."""
+    with kept_locale():
+        return _write_series(image, folder, uid, modality)
+
+
+def _write_series(image: sitk.Image, folder: Path, uid: str, modality: str) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     direction = image.GetDirection()
     orientation = "\\".join(f"{v:.10g}" for v in (direction[0], direction[3], direction[6],

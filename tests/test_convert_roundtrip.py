@@ -13,7 +13,7 @@ import SimpleITK as sitk
 from convert.__main__ import main
 from convert.geometry import Geometry
 from tests.convert_data import (LEFT_LABEL, RIGHT_LABEL, XY_FLIPPED, Volume, histology_rgb, mni_volume, nuclei_2d,
-                                write_dicom_series)
+                                write_dicom, write_dicom_series)
 
 SERIES_UID = "1.2.826.0.1.3680043.8.498.101"
 SHORT_SERIES_UID = "1.2.826.0.1.3680043.8.498.102"
@@ -47,6 +47,10 @@ def sources(volumes: dict[str, Volume], tmp_path_factory: pytest.TempPathFactory
     sitk.WriteImage(volumes["dicom"].labels, str(folder / "series-labels.nrrd"))
     written["dicom"] = (series, folder / "series-labels.nrrd")
     return written
+
+
+def write_image(image: sitk.Image, path: Path) -> None:
+    sitk.WriteImage(image, str(path))
 
 
 def read(path: Path) -> np.lib.npyio.NpzFile:
@@ -141,7 +145,7 @@ def test_a_real_2d_image_goes_to_npz_and_back(ending: str, tmp_path: Path) -> No
     picture = sitk.GetImageFromArray(stored)
     if ending == "dcm":
         picture.SetMetaData("0008|0060", "SM")
-    sitk.WriteImage(picture, str(tmp_path / f"nuclei.{ending}"))
+    (write_dicom if ending == "dcm" else write_image)(picture, tmp_path / f"nuclei.{ending}")
     sitk.WriteImage(sitk.GetImageFromArray(instances), str(tmp_path / "mask.png"))
     modality = [] if ending == "dcm" else ["--modality", "Microscope"]
     assert main(["to-npz", str(tmp_path / f"nuclei.{ending}"), "--labels", str(tmp_path / "mask.png"), *modality,
@@ -164,7 +168,8 @@ def test_rgb_pictures_are_kept(tmp_path: Path) -> None:
     boxes = tmp_path / "boxes.json"
     boxes.write_text('{"coordinates": "voxel", "boxes": [[10, 20, 200, 220]]}')
     for ending in ("dcm", "png"):
-        sitk.WriteImage(sitk.GetImageFromArray(rgb, isVector=True), str(tmp_path / f"histo.{ending}"))
+        (write_dicom if ending == "dcm" else write_image)(sitk.GetImageFromArray(rgb, isVector=True),
+                                                          tmp_path / f"histo.{ending}")
         assert main(["to-npz", str(tmp_path / f"histo.{ending}"), "--boxes", str(boxes), "--modality", "Microscope",
                      "--out", str(tmp_path)]) == 0
         case = read(tmp_path / "imgs/2DBox_Microscope_histo.npz")
@@ -175,7 +180,7 @@ def test_monochrome1_dicom_is_inverted(tmp_path: Path) -> None:
     image, _ = nuclei_2d()
     boxes = tmp_path / "boxes.json"
     boxes.write_text('{"coordinates": "voxel", "boxes": [[0, 0, 100, 100]]}')
-    sitk.WriteImage(sitk.GetImageFromArray(image), str(tmp_path / "m2.dcm"))
+    write_dicom(sitk.GetImageFromArray(image), tmp_path / "m2.dcm")
     dataset = pydicom.dcmread(tmp_path / "m2.dcm")
     dataset.PhotometricInterpretation = "MONOCHROME1"  # the same pixel values, shown inverted
     dataset.save_as(tmp_path / "m1.dcm")

@@ -16,6 +16,7 @@ ALLOWED_IMPORTS = {
     "checkpoints": {"common"},
     "inference": {"common", "casefiles", "checkpoints"},
     "evaluation": {"common", "casefiles"},
+    "convert": {"common", "casefiles", "inference"},
     "reference": {"common", "casefiles", "checkpoints", "inference"},
     "demo": {"common", "casefiles", "checkpoints", "inference"},
     "training": {"common", "casefiles", "checkpoints", "inference", "demo", "evaluation"},

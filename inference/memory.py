@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 from pathlib import Path
 
 from common.cgroup import CGROUP_ROOT, memory_available
@@ -29,3 +30,8 @@ def meminfo_available(meminfo: Path = MEMINFO) -> int | None:
         if line.startswith("MemAvailable:"):
             return int(line.split()[1]) * 1024
     return None
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -7,6 +7,7 @@ imported only when a client is made.
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -48,6 +49,13 @@ def dask_client(address: str) -> Iterator[Client]:
         with Client(address) as client:
             yield client
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        with Client(cluster) as client:
-            yield client
+    # The scheduler of a local cluster runs in this process: its INFO lines would fill the run's log.
+    scheduler_log = logging.getLogger("distributed")
+    level = scheduler_log.level
+    scheduler_log.setLevel(max(level, logging.WARNING))
+    try:
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+            with Client(cluster) as client:
+                yield client
+    finally:
+        scheduler_log.setLevel(level)

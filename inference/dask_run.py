@@ -41,15 +41,17 @@ class SegmenterPlugin(WorkerPlugin):
 
     name = PLUGIN_NAME
 
-    def __init__(self, settings: RunSettings, build: SegmenterBuild) -> None:
+    def __init__(self, settings: RunSettings, build: SegmenterBuild, log_level: int) -> None:
         self.settings = settings
         self.build = build
+        self.log_level = log_level
         self.segmenter: Segmenter | None = None
         self.lock: threading.Lock | None = None
 
     def setup(self, worker: object) -> None:
         """Load the models, with the run's threads for the backend."""
         without_openvino_conversion_tools()
+        LOG.setLevel(self.log_level)  # a worker's loggers stop at WARNING unless told: the client forwards them
         cv2.setNumThreads(self.settings.threads)
         self.segmenter = self.build(self.settings)
         # A worker started with several threads runs several tasks at once; the segmenter takes one case at a time.
@@ -120,7 +122,7 @@ def run_on_dask(
         return outcomes
     with dask_client(address) as client:
         client.forward_logging(LOG.name, LOG.getEffectiveLevel())
-        client.register_plugin(SegmenterPlugin(segmenter.settings, build))
+        client.register_plugin(SegmenterPlugin(segmenter.settings, build, LOG.getEffectiveLevel()))
         run = uuid.uuid4().hex[:8]
         futures = {
             client.submit(segment_on_worker, str(path.resolve()), str(Path(output_dir).resolve()),

@@ -68,7 +68,7 @@ def segment_on_worker(path: str, output_dir: str) -> CaseOutcome:
 
 
 def times_rescheduled(dask_scheduler: Scheduler, key: str) -> int:
-    """On the scheduler: how often the task's worker was lost while it ran (each time Dask ran it again)."""
+    """On the scheduler: how often a worker was lost while it held the task (each time Dask sent it elsewhere)."""
     task = dask_scheduler.tasks.get(key)
     return 0 if task is None else task.suspicious
 
@@ -83,7 +83,7 @@ def collect(client: Client, future: Future, path: Path) -> CaseOutcome:
         LOG.error("FAILED %s", error)
         return CaseOutcome(path.name, 0.0, error=error, status=Status.FAILED, rescheduled=rescheduled)
     if rescheduled:
-        LOG.warning("WARNING %s: its worker was lost %d time(s); Dask ran it again", path.name, rescheduled)
+        LOG.warning("WARNING %s: rescheduled %d time(s) after the worker it was on was lost", path.name, rescheduled)
     return replace(outcome, rescheduled=rescheduled)
 
 

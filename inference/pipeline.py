@@ -47,7 +47,7 @@ class CaseOutcome:
     model: str | None = None  # the model that segmented it (or was to)
     worker: str | None = None  # the worker process that ran it (--workers: its pid; --dask: its address)
     peak_rss_mb: float | None = None  # that worker's peak resident memory when the case ended
-    rescheduled: int = 0  # --dask: how often it was started again after its worker was lost
+    rescheduled: int = 0  # --dask: how often Dask sent it to another worker after losing the one it was on
 
     @property
     def ok(self) -> bool:

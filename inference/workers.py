@@ -126,6 +126,25 @@ class Slot:
     started: float = 0.0
 
 
+def hand_out(slots: list[Slot], queue: deque[PlannedCase]) -> None:
+    """Send the next cases of `queue` to the ready, idle workers among `slots`.
+
+    Each case's memory check holds back what the cases of the busy workers will
+    take (their admission estimates): those may not have allocated it yet.
+    """
+    for slot in slots:
+        if not queue or not slot.ready or slot.task is not None:
+            continue
+        planned = queue.popleft()
+        reserved = sum(other.task.memory for other in slots if other.task is not None)
+        try:
+            slot.connection.send(Task(planned.path, reserved))
+        except OSError:  # it died meanwhile: the case waits for the next worker
+            queue.appendleft(planned)
+            continue
+        slot.task, slot.started = planned, time.perf_counter()
+
+
 class WorkerPool:
     """The worker processes of a run (spawned: no engine state is shared with the main process)."""
 
@@ -147,18 +166,8 @@ class WorkerPool:
         return any(slot.task is not None for slot in self.slots)
 
     def hand_out(self, queue: deque[PlannedCase]) -> None:
-        """Give the next cases of `queue` to the idle workers, each with the memory the busy ones will take."""
-        for slot in self.slots:
-            if not queue or not slot.ready or slot.task is not None:
-                continue
-            planned = queue.popleft()
-            reserved = sum(other.task.memory for other in self.slots if other.task is not None)
-            try:
-                slot.connection.send(Task(planned.path, reserved))
-            except OSError:  # it died meanwhile: the case waits for the next worker
-                queue.appendleft(planned)
-                continue
-            slot.task, slot.started = planned, time.perf_counter()
+        """Give the next cases of `queue` to the idle workers (see `hand_out`)."""
+        hand_out(self.slots, queue)
 
     def wait(self, restart: bool) -> list[CaseOutcome]:
         """Block until a worker reports or dies; the outcomes that came. A dead worker's case fails, and with
@@ -205,6 +214,7 @@ class WorkerPool:
         slot.connection.close()
         if restart:
             self.slots[index] = self._start()
+            LOG.info("worker process %s started in place of %s", self.slots[index].process.pid, slot.process.pid)
         else:
             del self.slots[index]
         if slot.task is None:

@@ -155,8 +155,10 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
 def case_runner(args: argparse.Namespace) -> Callable[..., list[CaseOutcome]]:
     """What segments the cases: `process_cases` here, or its form for local workers or a Dask cluster."""
     if args.dask:
-        from inference.dask_run import run_on_dask  # Dask is an optional extra
-
+        try:
+            from inference.dask_run import run_on_dask  # Dask is an optional extra, not in the image
+        except ImportError as err:
+            raise RuntimeError(f"--dask needs the dask extra (pip install dask distributed): {err}") from err
         return partial(run_on_dask, address=args.dask, build=build_segmenter)
     if args.workers > 1:
         return partial(run_workers, workers=args.workers, build=build_segmenter)

@@ -30,7 +30,7 @@ from inference.pipeline import CaseOutcome, Status, process_case
 from inference.schedule import largest_first
 from inference.segmenter import Segmenter
 from inference.settings import RunSettings
-from inference.workers import SegmenterBuild
+from inference.workers import SegmenterBuild, WorkerStartError
 
 LOG = logging.getLogger("inference")
 PLUGIN_NAME = "inference-segmenter"
@@ -122,7 +122,10 @@ def run_on_dask(
         return outcomes
     with dask_client(address) as client:
         client.forward_logging(LOG.name, LOG.getEffectiveLevel())
-        client.register_plugin(SegmenterPlugin(segmenter.settings, build, LOG.getEffectiveLevel()))
+        try:
+            client.register_plugin(SegmenterPlugin(segmenter.settings, build, LOG.getEffectiveLevel()))
+        except Exception as err:  # raised again here from a worker's setup
+            raise WorkerStartError(f"a Dask worker could not load its models: {type(err).__name__}: {err}") from err
         run = uuid.uuid4().hex[:8]
         futures = {
             client.submit(segment_on_worker, str(path.resolve()), str(Path(output_dir).resolve()),

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 import inference.__main__ as cli
 from casefiles import discover_cases
 from evaluation.metrics.folder import evaluate_folder
+from inference.interrupts import CaseTimeout, deadline
 from inference.memory import available_memory
 from inference.pipeline import Status, process_case
 from inference.routing import AUTO, Routing
@@ -309,3 +311,40 @@ def test_workers_and_dask_exclude_each_other_and_profile(tmp_path: Path) -> None
         with pytest.raises(SystemExit) as stopped:
             cli.parse_args(["-i", str(tmp_path), "-o", str(tmp_path / "out"), *extra])
         assert stopped.value.code == 2, extra
+
+
+def test_a_case_timeout_also_holds_in_a_thread_that_is_not_the_main_one() -> None:
+    # Dask runs each case in a task thread, where no signal handler can run.
+    caught: list[BaseException] = []
+
+    def slow_case() -> None:
+        start = time.monotonic()
+        try:
+            with deadline(0.2):
+                while time.monotonic() - start < 10:
+                    pass
+        except CaseTimeout as err:
+            caught.append(err)
+        caught.append(time.monotonic() - start)
+
+    worker = threading.Thread(target=slow_case)
+    worker.start()
+    worker.join()
+    assert str(caught[0]) == "abandoned after the case timeout of 0.2 s" and caught[1] < 2
+
+
+def test_workers_that_cannot_load_their_models_stop_the_run_before_any_case(
+    crops: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    status = run(monkeypatch, broken_build, "-i", str(crops), "-o", str(tmp_path / "out"), "--workers", "2",
+                 "--threads", "1")
+    assert status == 2
+    assert "a worker could not load its models: OSError: no exported files here" in caplog.text
+    assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
+
+
+def broken_build(settings: RunSettings, wrap: object = None, *, load_now: bool = True) -> Segmenter:
+    """A build whose models cannot load in the workers (the main process loads none)."""
+    if load_now:
+        raise OSError("no exported files here")
+    return echo_segmenter()(settings)

@@ -137,7 +137,8 @@ def threads_per_process(args: argparse.Namespace) -> int:
     processes = local_processes(args)
     cpus = available_cpus()
     threads = args.threads or (1 if processes is None else max(1, cpus // processes))
-    if processes is not None and processes * threads > cpus:
+    parallel = args.workers > 1 or args.dask
+    if parallel and processes is not None and processes * threads > cpus:
         LOG.warning("WARNING %d worker(s) x %d thread(s) exceed the %d core(s) this process may use: "
                     "they will compete for them", processes, threads, cpus)
     return threads

@@ -11,7 +11,10 @@
 # made in /workspace/outputs to the owner of /workspace/inputs (the host user who
 # prepared the cases), or to OUTPUT_OWNER=uid:gid if set, so they can be read and
 # deleted without sudo.
-python -m inference -i /workspace/inputs -o /workspace/outputs &
+#
+# WORKERS=N (docker run -e WORKERS=4) segments N cases at a time, each worker process
+# with its share of the cores; unset, one case at a time, as the organizers run it.
+python -m inference -i /workspace/inputs -o /workspace/outputs ${WORKERS:+--workers "$WORKERS"} &
 child=$!
 trap 'kill -TERM "$child" 2>/dev/null' TERM
 trap 'kill -INT "$child" 2>/dev/null' INT

@@ -13,9 +13,9 @@ from common.atomic import write_atomic
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 INTRO = """# Benchmarks
 
-Written by the benchmarks themselves (`python -m benchmarks`, `python -m benchmarks.memory`): each
-run replaces its own section. Speed figures are ratios measured side by side in one run on one
-machine; absolute seconds differ from one CPU to the next.
+Written by the benchmarks themselves (`python -m benchmarks`, `python -m benchmarks.memory`,
+`python -m benchmarks.throughput`): each run replaces its own section. Speed figures are ratios
+measured side by side in one run on one machine; absolute seconds differ from one CPU to the next.
 """
 
 

@@ -9,11 +9,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
 
 import cv2
 
 from casefiles import discover_cases, ignored_entries
+from common.dask_cluster import dask_address, local_workers
 from inference.backends import without_openvino_conversion_tools
 from inference.config import MODEL_CONFIGS
 from inference.interrupts import Interrupted, stop_on_signals
@@ -28,6 +30,7 @@ from inference.routing import AUTO
 from inference.segmenter import Segmenter, build_segmenter
 from inference.settings import RunSettings
 from inference.threads import available_cpus
+from inference.workers import WorkerStartError, run_workers
 
 LOG = logging.getLogger("inference")
 
@@ -51,7 +54,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=[p.value for p in Propagation],
         help="3D: keep propagated boxes inside the object's box (clipped) or reproduce the baseline",
     )
-    parser.add_argument("--threads", type=int, help="default: cores allowed by affinity and cgroup quota")
+    parser.add_argument("--threads", type=int,
+                        help="per worker; default: the cores allowed by affinity and cgroup quota, shared by the workers")
+    parallel = parser.add_mutually_exclusive_group()
+    parallel.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                          help="segment N cases at a time, each worker process loading the models once (default 1)")
+    parallel.add_argument("--dask", type=dask_address, metavar="ADDRESS",
+                          help="send the cases to the Dask scheduler at ADDRESS, or start local:N workers here "
+                               "(needs the dask extra)")
     parser.add_argument("--timings", type=Path, help="write case,seconds,ok CSV here")
     parser.add_argument("--profile", type=Path, help="write where the time went (phases, encoder/decoder calls) as JSON")
     parser.add_argument("--case-timeout", type=positive_seconds, metavar="SECONDS",
@@ -63,7 +73,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "(default with --log: LOG with the suffix .record.json)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.profile and (args.workers > 1 or args.dask):
+        parser.error("--profile measures one process: leave out --workers and --dask")
+    return args
+
+
+def positive_int(text: str) -> int:
+    """A whole number above zero, for argparse."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
+    return value
 
 
 def positive_seconds(text: str) -> float:
@@ -105,13 +126,52 @@ def logging_setup(verbose: bool, log_file: Path | None) -> Iterator[None]:
         handler.close()
 
 
+def local_processes(args: argparse.Namespace) -> int | None:
+    """How many processes segment cases on this machine at once (--workers or --dask local:N); None for a
+    cluster elsewhere."""
+    return local_workers(args.dask) if args.dask else args.workers
+
+
+def threads_per_process(args: argparse.Namespace) -> int:
+    """--threads, else the cores this process may use shared by the local workers (1 per worker of a cluster
+    elsewhere); a warning where the workers ask for more threads than there are cores."""
+    processes = local_processes(args)
+    cpus = available_cpus()
+    threads = args.threads or (1 if processes is None else max(1, cpus // processes))
+    parallel = args.workers > 1 or args.dask
+    if parallel and processes is not None and processes * threads > cpus:
+        LOG.warning("WARNING %d worker(s) x %d thread(s) exceed the %d core(s) this process may use: "
+                    "they will compete for them", processes, threads, cpus)
+    return threads
+
+
 def settings_from(args: argparse.Namespace) -> RunSettings:
     """The run's settings the options describe; threads default to the cores this process may use."""
     return RunSettings(
         model=args.model, backend=args.backend, precision=args.precision, checkpoint=args.checkpoint,
-        threads=args.threads or available_cpus(), propagation=Propagation(args.propagation),
+        threads=threads_per_process(args), propagation=Propagation(args.propagation),
         case_timeout=args.case_timeout,
     )
+
+
+def case_runner(args: argparse.Namespace) -> Callable[..., list[CaseOutcome]]:
+    """What segments the cases: `process_cases` here, or its form for local workers or a Dask cluster."""
+    if args.dask:
+        try:
+            from inference.dask_run import run_on_dask  # Dask is an optional extra, not in the image
+        except ImportError as err:
+            raise RuntimeError(f"--dask needs the dask extra (pip install dask distributed): {err}") from err
+        return partial(run_on_dask, address=args.dask, build=build_segmenter)
+    if args.workers > 1:
+        return partial(run_workers, workers=args.workers, build=build_segmenter)
+    return process_cases
+
+
+def describe_parallelism(args: argparse.Namespace) -> str:
+    """`, 2 worker processes` or `, on Dask local:2`; nothing for a serial run."""
+    if args.dask:
+        return f", on Dask {args.dask}"
+    return f", {args.workers} worker processes" if args.workers > 1 else ""
 
 
 def describe_model(segmenter: Segmenter) -> str:
@@ -156,8 +216,12 @@ def run(args: argparse.Namespace) -> int:
             paths = discover_cases(args.input)
             prepare_output_dir(args.output, args.input)
             ignored = ignored_entries(args.input)
-            segmenter = build_segmenter(settings, profiler.instrument if profiler else None)
-        except (OSError, ValueError, KeyError, RuntimeError) as err:  # folders, model or weights
+            if args.workers > 1 or args.dask:
+                segmenter = build_segmenter(settings, load_now=False)  # the workers load the models
+            else:
+                segmenter = build_segmenter(settings, profiler.instrument if profiler else None)
+            process = case_runner(args)
+        except (OSError, ValueError, KeyError, RuntimeError) as err:  # folders, model or weights, Dask missing
             LOG.error("error: %s", err)
             return 2
         except Interrupted as stop:
@@ -165,8 +229,9 @@ def run(args: argparse.Namespace) -> int:
             return 128 + stop.signum
         if ignored:
             LOG.warning("WARNING not cases, ignored in %s: %s", args.input, ", ".join(ignored))
-        LOG.info("%d case(s) in %s; model %s on %s %s, %d thread(s)", len(paths), args.input,
-                 describe_model(segmenter), settings.backend, settings.precision, settings.threads)
+        LOG.info("%d case(s) in %s; model %s on %s %s, %d thread(s)%s", len(paths), args.input,
+                 describe_model(segmenter), settings.backend, settings.precision, settings.threads,
+                 describe_parallelism(args))
 
         show_progress = not args.no_progress and sys.stderr.isatty()
         with progress_bar(len(paths)) if show_progress else nullcontext(lambda: None) as advance:
@@ -179,9 +244,13 @@ def run(args: argparse.Namespace) -> int:
                 advance()
 
             try:
-                process_cases(segmenter, paths, args.output, on_done, resume=args.resume)
+                process(segmenter, paths, args.output, on_done, resume=args.resume)
             except Interrupted as stop:
                 stopped_by = stop
+            except (WorkerStartError, OSError) as err:  # workers that cannot load, a cluster out of reach
+                LOG.error("error: %s", err)
+                report(args, outcomes, time.perf_counter() - start, stopped_by, profiler)
+                return 2
         report(args, outcomes, time.perf_counter() - start, stopped_by, profiler)
     if stopped_by is not None:
         return 128 + stopped_by.signum

@@ -7,6 +7,7 @@ backend call in progress (at most one encoder pass) finishes first, and every
 
 from __future__ import annotations
 
+import ctypes
 import signal
 import threading
 from collections.abc import Iterator
@@ -49,16 +50,24 @@ def stop_on_signals() -> Iterator[None]:
 def deadline(seconds: float | None) -> Iterator[None]:
     """Raise CaseTimeout in the block once `seconds` of wall clock have passed (None: no limit).
 
-    A timer thread signals the main thread alone (pthread_kill), where Python runs
-    the handler; a process-wide alarm could interrupt a system call of any of the
-    backend's worker threads instead.
+    In the main thread, a timer thread signals the main thread alone (pthread_kill),
+    where Python runs the handler; a process-wide alarm could interrupt a system call
+    of any of the backend's worker threads instead. In another thread (a Dask worker
+    runs tasks in its own threads, where no signal handler can run), the timer sets
+    the exception asynchronously in that thread; either way it is raised at the next
+    Python instruction.
     """
     if seconds is None:
         yield
         return
+    message = f"abandoned after the case timeout of {seconds:g} s"
+    if threading.current_thread() is not threading.main_thread():
+        with _async_deadline(seconds, message):
+            yield
+        return
 
     def expire(signum: int, frame: FrameType | None) -> None:
-        raise CaseTimeout(f"abandoned after the case timeout of {seconds:g} s")
+        raise CaseTimeout(message)
 
     previous = signal.signal(signal.SIGALRM, expire)
     main = threading.main_thread().ident
@@ -71,3 +80,21 @@ def deadline(seconds: float | None) -> Iterator[None]:
         timer.cancel()
         timer.join()
         signal.signal(signal.SIGALRM, previous)
+
+
+@contextmanager
+def _async_deadline(seconds: float, message: str) -> Iterator[None]:
+    """`deadline` for a thread other than the main one: CaseTimeout set in it by the timer."""
+    target = ctypes.c_ulong(threading.get_ident())
+    timer = threading.Timer(seconds, ctypes.pythonapi.PyThreadState_SetAsyncExc,
+                            (target, ctypes.py_object(CaseTimeout)))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except CaseTimeout:
+        raise CaseTimeout(message) from None  # the asynchronous one carries no message
+    finally:
+        timer.cancel()
+        timer.join()
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(target, None)  # one set just as the block ended

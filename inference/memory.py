@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import resource
 from pathlib import Path
 
 from common.cgroup import CGROUP_ROOT, memory_available
@@ -48,3 +49,8 @@ def return_large_blocks_to_the_system() -> bool:
         return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
     except (OSError, AttributeError):
         return False
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

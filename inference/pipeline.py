@@ -45,6 +45,9 @@ class CaseOutcome:
     status: Status = Status.OK
     warnings: tuple[str, ...] = ()
     model: str | None = None  # the model that segmented it (or was to)
+    worker: str | None = None  # the worker process that ran it (--workers: its pid; --dask: its address)
+    peak_rss_mb: float | None = None  # that worker's peak resident memory when the case ended
+    rescheduled: int = 0  # --dask: how often Dask sent it to another worker after losing the one it was on
 
     @property
     def ok(self) -> bool:
@@ -57,12 +60,14 @@ class CaseOutcome:
         return self.status in (Status.FAILED, Status.TIMED_OUT, Status.INTERRUPTED)
 
 
-def process_case(segmenter: Segmenter, path: Path, output_dir: Path) -> CaseOutcome:
+def process_case(segmenter: Segmenter, path: Path, output_dir: Path, reserved_memory: int = 0) -> CaseOutcome:
     """Load, segment and write one case; failures are returned, not raised.
 
     A CaseError (a file that breaks the contract) is logged as one line naming the
     case and the problem; any other exception is a bug and is logged with its
     traceback. A case past the settings' case timeout is abandoned. Interrupted passes.
+    `reserved_memory` (bytes) is held back from the memory check for what other
+    workers' cases are about to take.
     """
     start = time.perf_counter()
     model: str | None = None
@@ -73,7 +78,8 @@ def process_case(segmenter: Segmenter, path: Path, output_dir: Path) -> CaseOutc
     try:
         with deadline(segmenter.settings.case_timeout):
             model = segmenter.model_for(path.name)
-            case = load_case(path, available_memory())
+            memory = available_memory()
+            case = load_case(path, None if memory is None else memory - reserved_memory)
             for warning in case.warnings:
                 LOG.warning("WARNING %s: %s", case.name, warning)
             read = time.perf_counter()

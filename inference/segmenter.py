@@ -92,12 +92,16 @@ class Segmenter:
         return label_map
 
 
-def build_segmenter(settings: RunSettings, wrap: Callable[[Backend], Backend] | None = None) -> Segmenter:
+def build_segmenter(
+    settings: RunSettings, wrap: Callable[[Backend], Backend] | None = None, *, load_now: bool = True
+) -> Segmenter:
     """The run's Segmenter, each model's backend wrapped by `wrap` (e.g. a profiler's timer).
 
     One model is loaded now; with `--model auto` the routing table is read and every
     model it can choose is checked to be loadable (nothing is loaded until a case
-    needs it), so a missing export stops the run before the first case.
+    needs it), so a missing export stops the run before the first case. Without
+    `load_now` no model is loaded, only checked: the segmenter of a process that hands
+    the cases to workers, which need it for the settings and the order of the cases.
     """
     routing = read_routing() if settings.model == AUTO else None
     if routing is not None and settings.checkpoint is not None:
@@ -109,9 +113,9 @@ def build_segmenter(settings: RunSettings, wrap: Callable[[Backend], Backend] | 
         return backend if wrap is None else wrap(backend)
 
     segmenter = Segmenter(settings, load, routing)
-    if routing is None:
+    if routing is None and load_now:
         segmenter.loaded(settings.model)
     else:
-        for model in routing.models():
+        for model in [settings.model] if routing is None else routing.models():
             check_loadable(model, settings.backend, settings.precision)
     return segmenter

@@ -18,8 +18,10 @@ def rendered(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, str]:
     """File name -> content of the two requirements files."""
     project = tomllib.loads(pyproject.read_text())["project"]
     runtime = "# Runtime dependencies of the inference image (no torch).\n" + "".join(f"{r}\n" for r in project["dependencies"])
-    dev = "# Development: reference models, export, evaluation, demo data and tests.\n-r requirements.txt\n"
-    dev += "".join(f"{r}\n" for r in project["optional-dependencies"]["dev"])
+    dev = "# Development: reference models, export, evaluation, demo data and tests; Dask for parallel runs.\n"
+    dev += "-r requirements.txt\n"
+    extras = project["optional-dependencies"]
+    dev += "".join(f"{r}\n" for r in [*extras["dev"], *extras["dask"]])
     return {"requirements.txt": HEADER + runtime, "requirements-dev.txt": HEADER + dev}
 
 

@@ -6,6 +6,7 @@ import struct
 import warnings
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -60,16 +61,25 @@ class BoxEchoBackend:
         return logits
 
 
-def echo_segmenter(backend: Backend | None = None, routing: Routing | None = None) -> Callable[..., Segmenter]:
+@dataclass(frozen=True)
+class EchoBuild:
     """A stand-in for the CLI's `build_segmenter`: the run's settings on `backend` (a fresh BoxEchoBackend) for
-    every model; with `--model auto`, `routing` (default: the shipped table)."""
+    every model; with `--model auto`, `routing` (default: the shipped table). Picklable, so worker processes
+    can build with it too (each on its own copy of `backend`)."""
 
-    def build(settings: RunSettings, wrap: Callable[[Backend], Backend] | None = None) -> Segmenter:
-        chosen = backend or BoxEchoBackend()
-        table = (routing or read_routing()) if settings.model == AUTO else None
+    backend: Backend | None = None
+    routing: Routing | None = None
+
+    def __call__(self, settings: RunSettings, wrap: Callable[[Backend], Backend] | None = None, *,
+                 load_now: bool = True) -> Segmenter:
+        chosen = self.backend or BoxEchoBackend()
+        table = (self.routing or read_routing()) if settings.model == AUTO else None
         return Segmenter(settings, lambda model: chosen if wrap is None else wrap(chosen), table)
 
-    return build
+
+def echo_segmenter(backend: Backend | None = None, routing: Routing | None = None) -> EchoBuild:
+    """The scripted `build_segmenter`: every model on `backend`, `routing` for `--model auto`."""
+    return EchoBuild(backend, routing)
 
 
 class Poison:

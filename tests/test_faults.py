@@ -194,7 +194,7 @@ def test_resume_skips_complete_outputs_and_redoes_missing_and_broken_ones(
                      "--record", str(record))
 
     assert status == 0
-    assert record.read_text().splitlines()[0] == "case,status,seconds,error,warnings,model"
+    assert record.read_text().splitlines()[0] == "case,status,seconds,error,warnings,model,worker,rescheduled"
     assert [line.split(",")[:2] for line in record.read_text().splitlines()[1:]] == [
         ["2DBox_Microscope_0001.npz", "skipped"], ["3DBox_MR_0002.npz", "ok"], ["3DBox_MR_0003.npz", "ok"]]
     assert kept.read_bytes() == kept_bytes and kept.stat().st_mtime_ns == kept_mtime

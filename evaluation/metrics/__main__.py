@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.dask_cluster import dask_address
 from evaluation.metrics.files import SPACING_ORDERS
 from evaluation.metrics.folder import CaseScore, evaluate_folder, unmatched_predictions
 from evaluation.metrics.table import write_label_metrics, write_metrics
@@ -31,7 +32,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="'array' (the challenge): spacing as stored, paired with the (D, H, W) axes; "
              "'xyz': stored in SimpleITK (x, y, z) order, so reverse it",
     )
-    parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    parallel = parser.add_mutually_exclusive_group()
+    parallel.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    parallel.add_argument("--dask", type=dask_address, metavar="ADDRESS",
+                          help="score on the Dask scheduler at ADDRESS, or on local:N worker processes started here")
     parser.add_argument("--runtime", type=Path, help="runtime CSV (case,seconds[,peak_mb,ok]) to add seconds to the printout")
     parser.add_argument("--quiet", action="store_true", help="leave the per-case lines out of the printout")
     return parser.parse_args(argv)
@@ -68,10 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     """Score the folders, write the CSV(s) and print the scores."""
     args = parse_args(argv)
     try:
-        scores = evaluate_folder(args.gt, args.seg, args.spacing_order, workers=args.workers)
+        scores = evaluate_folder(args.gt, args.seg, args.spacing_order, workers=args.workers, dask=args.dask)
         runtime = read_runtime(args.runtime) if args.runtime else None
         extra = unmatched_predictions(args.gt, args.seg)
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, RuntimeError) as error:  # RuntimeError: --dask without Dask installed
         print(f"error: {error}", file=sys.stderr)
         return 2
     digits = None if args.full_precision else 4

@@ -8,6 +8,7 @@ from functools import partial
 from pathlib import Path
 
 from casefiles import CaseError, discover_cases
+from common.dask_cluster import dask_client
 from evaluation.metrics.files import load_ground_truth, load_prediction
 from evaluation.metrics.rules import TOLERANCE, score_case
 
@@ -49,8 +50,10 @@ def evaluate_folder(
     spacing_order: str = "array",
     tolerance: float = TOLERANCE,
     workers: int = 1,
+    dask: str | None = None,
 ) -> list[CaseScore]:
-    """Score every ground-truth case (sorted by name), in `workers` processes."""
+    """Score every ground-truth case (sorted by name), in `workers` processes, or on the Dask cluster at `dask`
+    (`local:N`: N worker processes started here)."""
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     if not seg_dir.is_dir():
@@ -59,6 +62,11 @@ def evaluate_folder(
     if not cases:
         raise ValueError(f"no .npz ground-truth files in {gt_dir}")
     score = partial(evaluate_case, gt_dir=gt_dir, seg_dir=seg_dir, spacing_order=spacing_order, tolerance=tolerance)
+    if dask is not None:
+        # Workers elsewhere read the folders by absolute path, from storage they all see.
+        score = partial(score, gt_dir=gt_dir.resolve(), seg_dir=seg_dir.resolve())
+        with dask_client(dask) as client:
+            return client.gather(client.map(score, cases, pure=False))
     if workers == 1:
         return [score(case) for case in cases]
     with ProcessPoolExecutor(max_workers=workers) as pool:

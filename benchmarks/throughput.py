@@ -1,0 +1,150 @@
+"""Throughput over a whole folder: serial against --workers N against Dask local:N, `python -m benchmarks.throughput`.
+
+The folder is demo.throughput_cases' (41 small real cases, 2D and 3D). Each run is one
+`python -m inference` process over all of it, side by side on the same N pinned cores:
+- serial, one thread (the per-core baseline the scaling is measured against);
+- serial, N threads (the default of one process on N cores);
+- --workers N, one thread each;
+- --dask local:N, one thread each.
+For each: cases per hour (wall clock of the whole command, start-up included), the
+ratio to the one-thread serial run, the scaling efficiency (that ratio / N), the peak
+RSS per worker process (from the run record; for a serial run, the process's own;
+a Dask worker also holds the Dask runtime) and whether its outputs are identical to
+the one-thread serial run's.
+Nothing else should run on the machine meanwhile: the figures are ratios, not times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.__main__ import pin_to_cores
+from benchmarks.docs import DOCS, measured_command, write_section
+from casefiles import discover_cases
+from common.atomic import write_atomic
+from demo.throughput_cases import build_throughput_cases
+
+TARGET_WORKERS_SPEEDUP = 1.8  # --workers 2 against the one-thread serial run, on 2 cores
+TARGET_DASK_WITHIN = 0.10  # Dask local:N within 10% of --workers N
+
+
+def run(name: str, options: list[str], inputs: Path, scratch: Path) -> dict:
+    """One `python -m inference` over `inputs`: seconds, cases per hour, peak RSS per worker, the outputs folder."""
+    outputs, record = scratch / name, scratch / f"{name}.record.json"
+    command = [sys.executable, "-m", "inference", "-i", str(inputs), "-o", str(outputs), "--no-progress",
+               "--record", str(record), *options]
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    done = json.loads(record.read_text())
+    if process.returncode != 0 or done["counts"].get("ok", 0) != len(done["cases"]):
+        raise RuntimeError(f"{name}: exit status {process.returncode}, statuses {done['counts']}")
+    # A serial run segments in the process itself; Linux reports ru_maxrss in KiB.
+    peaks = [w["peak_rss_mb"] for w in done["workers"]] or [usage.ru_maxrss / 1024]
+    return {"run": name, "options": options, "cases": len(done["cases"]), "seconds": seconds,
+            "cases_per_hour": 3600 * len(done["cases"]) / seconds, "peak_rss_mb": peaks, "outputs": str(outputs)}
+
+
+def identical(one: Path, other: Path) -> bool:
+    """Whether two output folders hold the same files with equal `segs`."""
+    names = sorted(os.listdir(one))
+    if names != sorted(os.listdir(other)):
+        return False
+    for name in names:
+        with np.load(one / name) as a, np.load(other / name) as b:
+            if a["segs"].dtype != b["segs"].dtype or not np.array_equal(a["segs"], b["segs"]):
+                return False
+    return True
+
+
+def report(rows: list[dict], cores: int, cases: Path) -> str:
+    """The Markdown table and the targets."""
+    base = rows[0]
+    lines = [f"{base['cases']} cases ({len(list(cases.glob('2D*.npz')))} 2D, {len(list(cases.glob('3D*.npz')))} 3D), "
+             f"{cores} pinned cores.", "",
+             "| run | seconds | cases per hour | vs serial, 1 thread | scaling efficiency | peak RSS per worker MB | "
+             "outputs identical |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        r["speedup"] = r["cases_per_hour"] / base["cases_per_hour"]
+        processes = max(1, len(r["peak_rss_mb"]))
+        r["efficiency"] = r["speedup"] / cores if processes > 1 else None
+        efficiency = "" if r["efficiency"] is None else f"{100 * r['efficiency']:.0f}%"
+        lines.append(f"| {r['run']} | {r['seconds']:.1f} | {r['cases_per_hour']:.0f} | {r['speedup']:.2f}x | "
+                     f"{efficiency} | {' / '.join(f'{p:.0f}' for p in r['peak_rss_mb'])} | "
+                     f"{'yes' if r['identical'] else 'no'} |")
+    by_name = {r["run"]: r for r in rows}
+    workers, dask = by_name[f"--workers {cores}"], by_name[f"--dask local:{cores}"]
+    serial_peak = max(base["peak_rss_mb"])
+    checks = [
+        (f"--workers {cores} >= {TARGET_WORKERS_SPEEDUP}x serial (1 thread)", f"{workers['speedup']:.2f}x",
+         workers["speedup"] >= TARGET_WORKERS_SPEEDUP),
+        (f"Dask local:{cores} within {100 * TARGET_DASK_WITHIN:.0f}% of --workers {cores}",
+         f"{dask['cases_per_hour'] / workers['cases_per_hour']:.2f}x",
+         dask["cases_per_hour"] >= (1 - TARGET_DASK_WITHIN) * workers["cases_per_hour"]),
+        *((f"peak RSS per worker, {r['run']}, <= the serial run's",
+           f"{max(r['peak_rss_mb']):.0f} MB vs {serial_peak:.0f} MB", max(r["peak_rss_mb"]) <= serial_peak)
+          for r in (workers, dask)),
+        ("outputs identical to the serial run's (1 thread per process)", "",
+         workers["identical"] and dask["identical"]),
+    ]
+    lines += ["", "| target | measured | met |", "| --- | --- | --- |"]
+    lines += [f"| {name} | {value} | {'yes' if ok else 'no'} |" for name, value, ok in checks]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the cases (unless --inputs), run the four ways, print the table and save it under --out."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--inputs", type=Path, help="a folder of cases (default: build demo.throughput_cases')")
+    parser.add_argument("--cores", type=int, default=2, help="cores to pin to, and the number of workers (default 2)")
+    parser.add_argument("--max-cases", type=int, help="only the first N cases (a smoke test; leaves the docs)")
+    parser.add_argument("--out", type=Path, default=Path("runs/throughput"))
+    parser.add_argument("--docs", type=Path, default=DOCS, help="the Markdown file whose throughput section is replaced")
+    parser.add_argument("--no-docs", action="store_true", help="leave the docs as they are")
+    args = parser.parse_args(argv)
+    print(f"pinned to core(s) {pin_to_cores(args.cores)}", file=sys.stderr)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=args.out) as scratch_dir:
+        scratch = Path(scratch_dir)
+        inputs = args.inputs or scratch / "cases" / "inputs"
+        if args.inputs is None:
+            build_throughput_cases(inputs.parent)
+        if args.max_cases:
+            subset = scratch / "subset"
+            subset.mkdir()
+            for path in discover_cases(inputs)[: args.max_cases]:
+                (subset / path.name).symlink_to(path.resolve())
+            inputs = subset
+        runs = [("serial, 1 thread", ["--threads", "1"]), (f"serial, {args.cores} threads", []),
+                (f"--workers {args.cores}", ["--workers", str(args.cores), "--threads", "1"]),
+                (f"--dask local:{args.cores}", ["--dask", f"local:{args.cores}", "--threads", "1"])]
+        rows = []
+        for name, options in runs:
+            print(f"{name} ...", file=sys.stderr)
+            rows.append(run(name, options, inputs, scratch))
+        for row in rows:
+            row["identical"] = identical(Path(rows[0]["outputs"]), Path(row["outputs"]))
+        text = report(rows, args.cores, inputs)
+    write_atomic(args.out / "throughput.md", text)
+    if not args.no_docs and not args.max_cases:
+        command = measured_command("benchmarks.throughput", sys.argv[1:] if argv is None else argv)
+        write_section("throughput", "Throughput over a folder: workers and Dask", command, text, args.docs)
+    write_atomic(args.out / "throughput.json", json.dumps({"cores": args.cores, "runs": rows}, indent=2) + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

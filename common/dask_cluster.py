@@ -1,0 +1,61 @@
+"""The one way to reach a Dask cluster: `--dask ADDRESS` (an existing scheduler) or `--dask local:N`.
+
+Dask is an optional extra (`pip install '.[dask]'`), not in the inference image: it is
+imported only when a client is made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+LOCAL_PREFIX = "local:"
+
+
+def local_workers(address: str) -> int | None:
+    """N for `local:N` (a cluster started here), None for the address of an existing scheduler."""
+    if not address.startswith(LOCAL_PREFIX):
+        return None
+    return int(address.removeprefix(LOCAL_PREFIX))
+
+
+def dask_address(text: str) -> str:
+    """A `--dask` value for argparse: `local:N` with N >= 1, or a scheduler address (tcp://host:8786)."""
+    if text.startswith(LOCAL_PREFIX):
+        count = text.removeprefix(LOCAL_PREFIX)
+        if not count.isdigit() or int(count) < 1:
+            raise argparse.ArgumentTypeError(f"local:N needs a number of workers N >= 1, got {text}")
+    elif not text:
+        raise argparse.ArgumentTypeError("a scheduler address (tcp://host:8786) or local:N")
+    return text
+
+
+@contextmanager
+def dask_client(address: str) -> Iterator[Client]:
+    """A client of the cluster at `address`; `local:N` starts N single-threaded worker processes here
+    for the block and stops them after it. RuntimeError when Dask is not installed."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as err:
+        raise RuntimeError(f"--dask needs the dask extra (pip install dask distributed): {err}") from err
+    workers = local_workers(address)
+    if workers is None:
+        with Client(address) as client:
+            yield client
+        return
+    # The scheduler of a local cluster runs in this process: its INFO lines would fill the run's log.
+    scheduler_log = logging.getLogger("distributed")
+    level = scheduler_log.level
+    scheduler_log.setLevel(max(level, logging.WARNING))
+    try:
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+            with Client(cluster) as client:
+                yield client
+    finally:
+        scheduler_log.setLevel(level)

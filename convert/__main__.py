@@ -21,6 +21,8 @@ from inference.registry import BACKENDS, PRECISIONS
 from inference.routing import AUTO
 
 LOG = logging.getLogger("convert")
+
+
 def window(text: str) -> Window:
     """argparse type for --window."""
     try:

@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 from casefiles import CaseError, case_kind, modality
-
 from convert.readers import FORMATS
 
 MODALITY_FORM = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")

@@ -8,7 +8,7 @@ from pathlib import Path
 from convert.case import ConvertOptions, prepare_case
 from convert.errors import ConvertError
 from convert.restore import label_image, read_segs
-from convert.writers import check_image_output, case_paths, write_case, write_image
+from convert.writers import case_paths, check_image_output, write_case, write_image
 from inference.__main__ import main as run_inference
 
 

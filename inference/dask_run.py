@@ -24,7 +24,7 @@ from distributed.scheduler import Scheduler
 from common.dask_cluster import dask_client
 from inference.backends import without_openvino_conversion_tools
 from inference.interrupts import Interrupted
-from inference.memory import peak_rss_mb
+from inference.memory import peak_rss_mb, return_large_blocks_to_the_system
 from inference.outputs import complete_output
 from inference.pipeline import CaseOutcome, Status, process_case
 from inference.schedule import largest_first
@@ -51,6 +51,7 @@ class SegmenterPlugin(WorkerPlugin):
     def setup(self, worker: object) -> None:
         """Load the models, with the run's threads for the backend."""
         without_openvino_conversion_tools()
+        return_large_blocks_to_the_system()
         LOG.setLevel(self.log_level)  # a worker's loggers stop at WARNING unless told: the client forwards them
         cv2.setNumThreads(self.settings.threads)
         self.segmenter = self.build(self.settings)

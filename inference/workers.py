@@ -28,7 +28,7 @@ import cv2
 
 from inference.backends import without_openvino_conversion_tools
 from inference.interrupts import Interrupted, stop_on_signals
-from inference.memory import peak_rss_mb
+from inference.memory import peak_rss_mb, return_large_blocks_to_the_system
 from inference.outputs import complete_output
 from inference.pipeline import CaseOutcome, Status, process_case
 from inference.schedule import PlannedCase, largest_first
@@ -82,6 +82,7 @@ def serve(connection: Connection, settings: RunSettings, build: SegmenterBuild, 
     through `connection`. SIGTERM or SIGINT ends it with 128 + the signal number.
     """
     without_openvino_conversion_tools()
+    return_large_blocks_to_the_system()
     root = logging.getLogger()
     root.handlers = [QueueHandler(PipeSender(connection))]
     root.setLevel(log_level)

@@ -12,8 +12,17 @@ import SimpleITK as sitk
 
 from convert.__main__ import main
 from convert.geometry import Geometry
-from tests.convert_data import (LEFT_LABEL, RIGHT_LABEL, XY_FLIPPED, Volume, histology_rgb, mni_volume, nuclei_2d,
-                                write_dicom, write_dicom_series)
+from tests.convert_data import (
+    LEFT_LABEL,
+    RIGHT_LABEL,
+    XY_FLIPPED,
+    Volume,
+    histology_rgb,
+    mni_volume,
+    nuclei_2d,
+    write_dicom,
+    write_dicom_series,
+)
 
 SERIES_UID = "1.2.826.0.1.3680043.8.498.101"
 SHORT_SERIES_UID = "1.2.826.0.1.3680043.8.498.102"

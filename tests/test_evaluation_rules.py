@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pytest
-import surface_distance
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays

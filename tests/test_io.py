@@ -302,8 +302,8 @@ def test_a_case_too_large_for_the_memory_given_is_refused_before_reading(tmp_pat
     path = save_case(tmp_path, "3DBox_X_1.npz", imgs=np.zeros((300, 512, 512), np.uint8), boxes=BOXES_3D)
     # 300x512x512 uint8 plus a uint16 label map is 225 MiB, plus the working memory.
     assert load_case(path, memory_available=WORKING_MEMORY + 240 * 2**20).image.shape == (300, 512, 512)
-    assert_case_error(path, "too large for the memory given", "(300, 512, 512) uint8", "0.5 GiB available",
-                      memory=2**30 // 2)
+    assert_case_error(path, "too large for the memory given", "(300, 512, 512) uint8", "0.4 GiB available",
+                      memory=WORKING_MEMORY + 200 * 2**20)
 
 
 def test_object_arrays_are_refused_not_unpickled(tmp_path: Path) -> None:

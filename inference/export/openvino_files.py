@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 # The decoder's box half takes one box per call in OpenVINO (OpenVinoBackend): with a static
 # shape its buffers are planned once, 14 MB of peak memory less than a dynamic batch.
 STATIC_INPUTS = {"decoder_box": {"boxes": [1, 4]}}

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.__main__ import pin_to_cores
+from benchmarks.cores import pin_to_cores
 from benchmarks.docs import DOCS, measured_command, write_section
 from casefiles import discover_cases
 from common.atomic import write_atomic
@@ -37,9 +37,10 @@ TARGET_WORKERS_SPEEDUP = 1.8  # --workers 2 against the one-thread serial run, o
 TARGET_DASK_WITHIN = 0.10  # Dask local:N within 10% of --workers N
 
 
-def run(name: str, options: list[str], inputs: Path, scratch: Path) -> dict:
-    """One `python -m inference` over `inputs`: seconds, cases per hour, peak RSS per worker, the outputs folder."""
-    outputs, record = scratch / name, scratch / f"{name}.record.json"
+def run(name: str, options: list[str], inputs: Path, folder: Path) -> dict:
+    """One `python -m inference` over `inputs` into `folder`: seconds, cases per hour, peak RSS per worker, the
+    outputs folder."""
+    outputs, record = folder / "outputs", folder / "record.json"
     command = [sys.executable, "-m", "inference", "-i", str(inputs), "-o", str(outputs), "--no-progress",
                "--record", str(record), *options]
     start = time.perf_counter()
@@ -131,9 +132,9 @@ def main(argv: list[str] | None = None) -> int:
                 (f"--workers {args.cores}", ["--workers", str(args.cores), "--threads", "1"]),
                 (f"--dask local:{args.cores}", ["--dask", f"local:{args.cores}", "--threads", "1"])]
         rows = []
-        for name, options in runs:
+        for number, (name, options) in enumerate(runs):
             print(f"{name} ...", file=sys.stderr)
-            rows.append(run(name, options, inputs, scratch))
+            rows.append(run(name, options, inputs, scratch / f"run{number}"))
         for row in rows:
             row["identical"] = identical(Path(rows[0]["outputs"]), Path(row["outputs"]))
         text = report(rows, args.cores, inputs)

@@ -25,7 +25,7 @@ from inference.pipeline import CaseOutcome, Status, process_cases, write_timings
 from inference.profiling import Profiler
 from inference.propagation import Propagation
 from inference.record import write_record
-from inference.registry import BACKENDS, PRECISIONS
+from inference.registry import AUTO_PRECISION, BACKENDS, PRECISIONS, resolve_precision
 from inference.routing import AUTO
 from inference.segmenter import Segmenter, build_segmenter
 from inference.settings import RunSettings
@@ -45,8 +45,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"{AUTO}: each case by its modality, as inference/routing.json says")
     parser.add_argument("--backend", default=defaults.backend, choices=list(BACKENDS),
                         help="; ".join(f"{name}: {', '.join(spec.precisions)}" for name, spec in BACKENDS.items()))
-    parser.add_argument("--precision", default=defaults.precision, choices=list(PRECISIONS),
-                        help="; ".join(f"{name}: {p.summary}" for name, p in PRECISIONS.items()))
+    parser.add_argument("--precision", default=defaults.precision, choices=[*PRECISIONS, AUTO_PRECISION],
+                        help="; ".join(f"{name}: {p.summary}" for name, p in PRECISIONS.items())
+                        + f"; {AUTO_PRECISION}: bf16 where the CPU computes it natively (OpenVINO), else f32")
     parser.add_argument("--checkpoint", type=Path, help="torch backend: weights (default: the manifest's)")
     parser.add_argument(
         "--propagation",
@@ -148,7 +149,8 @@ def threads_per_process(args: argparse.Namespace) -> int:
 def settings_from(args: argparse.Namespace) -> RunSettings:
     """The run's settings the options describe; threads default to the cores this process may use."""
     return RunSettings(
-        model=args.model, backend=args.backend, precision=args.precision, checkpoint=args.checkpoint,
+        model=args.model, backend=args.backend, precision=resolve_precision(args.precision, args.backend),
+        checkpoint=args.checkpoint,
         threads=threads_per_process(args), propagation=Propagation(args.propagation),
         case_timeout=args.case_timeout,
     )

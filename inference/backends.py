@@ -135,6 +135,9 @@ class OpenVinoBackend:
             "INFERENCE_NUM_THREADS": threads,
             "NUM_STREAMS": 1,
             "PERFORMANCE_HINT": "LATENCY",
+            # OpenVINO would pin its threads to the first cores of the process's CPU set: two processes
+            # (--workers 2, Dask workers, two containers) then share one core at half speed each.
+            "ENABLE_CPU_PINNING": False,
         }
         self._encoder = self._compile(core, encoder, config).create_infer_request()
         # The decoder's attention products run faster as plain matrix products than as

@@ -35,6 +35,24 @@ PRECISIONS: dict[str, Precision] = {
 }
 
 
+# Not a precision of its own: resolved to one of PRECISIONS before anything is loaded.
+AUTO_PRECISION = "auto"
+
+
+def native_bf16() -> bool:
+    """Whether OpenVINO computes bf16 natively on this CPU (AVX512-BF16 or AMX; elsewhere it computes f32)."""
+    import openvino as ov
+
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def resolve_precision(precision: str, backend: str, bf16_is_native: Callable[[], bool] = native_bf16) -> str:
+    """`auto`: bf16 on OpenVINO where the CPU computes it natively, f32 elsewhere; any other precision as it is."""
+    if precision != AUTO_PRECISION:
+        return precision
+    return "bf16" if backend == "openvino" and bf16_is_native() else "f32"
+
+
 @dataclass(frozen=True)
 class BackendSpec:
     """A backend: per precision the export formats it reads (a later one's parts replace an earlier one's; none:

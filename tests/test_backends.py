@@ -18,7 +18,15 @@ from common.overlap import dice
 from inference.backends import EXPORTED_GRAPHS, LastImage, OpenVinoBackend
 from inference.cases import load_case
 from inference.predictor import BoxPredictor
-from inference.registry import BACKENDS, PRECISIONS, backend_precisions, create_backend, exported_files_of
+from inference.registry import (
+    BACKENDS,
+    PRECISIONS,
+    backend_precisions,
+    create_backend,
+    exported_files_of,
+    native_bf16,
+    resolve_precision,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # prctl(2) option and capabilities(7) numbers: those that let root write whatever the file modes say.
@@ -82,6 +90,28 @@ def test_bf16_is_an_option_and_never_the_default(exported_litemedsam: list) -> N
     assert bf16.backend.inference_precision == ("bf16" if supported else "f32")
     with pytest.raises(ValueError, match="--backend onnxruntime offers f32"):
         litemedsam_on("onnxruntime", 1, precision="bf16")
+
+
+def test_openvino_leaves_its_threads_unpinned_so_parallel_processes_use_different_cores(
+    exported_litemedsam: list,
+) -> None:
+    # Pinned, two worker processes with one thread each both ran on the first core, at half speed each.
+    backend = litemedsam_on("openvino", 1).backend
+    assert backend._encoder.get_compiled_model().get_property("ENABLE_CPU_PINNING") is False
+
+
+def test_auto_precision_is_bf16_only_on_openvino_where_the_cpu_computes_it_natively() -> None:
+    assert resolve_precision("auto", "openvino", lambda: True) == "bf16"
+    assert resolve_precision("auto", "openvino", lambda: False) == "f32"
+    assert resolve_precision("auto", "onnxruntime", lambda: True) == "f32"
+    assert resolve_precision("auto", "torch", lambda: True) == "f32"
+    assert resolve_precision("int8", "openvino", lambda: True) == "int8"
+    # On this machine: what OpenVINO reports, and the CLI's settings carry the resolved precision.
+    from inference.__main__ import parse_args, settings_from
+
+    settings = settings_from(parse_args(["-i", "in", "-o", "out", "--precision", "auto"]))
+    assert settings.precision == ("bf16" if native_bf16() else "f32")
+    assert settings_from(parse_args(["-i", "in", "-o", "out"])).precision == "f32"
 
 
 def test_int8_encoder_is_an_option_that_stays_close_to_f32(demo_data: Path, exported_litemedsam: list) -> None:

@@ -41,6 +41,7 @@ def dask_client(address: str) -> Iterator[Client]:
     """A client of the cluster at `address`; `local:N` starts N single-threaded worker processes here
     for the block and stops them after it. RuntimeError when Dask is not installed."""
     try:
+        import dask
         from distributed import Client, LocalCluster
     except ImportError as err:
         raise RuntimeError(f"--dask needs the dask extra (pip install dask distributed): {err}") from err
@@ -54,7 +55,11 @@ def dask_client(address: str) -> Iterator[Client]:
     level = scheduler_log.level
     scheduler_log.setLevel(max(level, logging.WARNING))
     try:
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        # One task per worker thread at a time, as --workers hands them out: with Dask's default saturation
+        # (1.1) each worker queued a second case, and a worker could wait on a long case while the other idled
+        # at the end (41 cases on 2 cores: 232.6 s against 207.7 s).
+        with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}), \
+                LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
             with Client(cluster) as client:
                 yield client
     finally:

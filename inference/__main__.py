@@ -27,10 +27,9 @@ from inference.propagation import Propagation
 from inference.record import write_record
 from inference.registry import AUTO_PRECISION, BACKENDS, PRECISIONS, resolve_precision
 from inference.routing import AUTO
-from inference.segmenter import Segmenter, build_segmenter
+from inference.segmenter import Segmenter, WorkerStartError, build_segmenter
 from inference.settings import RunSettings
 from inference.threads import available_cpus
-from inference.workers import WorkerStartError, run_workers
 
 LOG = logging.getLogger("inference")
 
@@ -165,6 +164,8 @@ def case_runner(args: argparse.Namespace) -> Callable[..., list[CaseOutcome]]:
             raise RuntimeError(f"--dask needs the dask extra (pip install dask distributed): {err}") from err
         return partial(run_on_dask, address=args.dask, build=build_segmenter)
     if args.workers > 1:
+        from inference.workers import run_workers  # imported only for a parallel run: start-up stays short
+
         return partial(run_workers, workers=args.workers, build=build_segmenter)
     return process_cases
 

@@ -28,9 +28,9 @@ from inference.memory import peak_rss_mb, return_large_blocks_to_the_system
 from inference.outputs import complete_output
 from inference.pipeline import CaseOutcome, Status, process_case
 from inference.schedule import largest_first
-from inference.segmenter import Segmenter
+from inference.segmenter import Segmenter, WorkerStartError
 from inference.settings import RunSettings
-from inference.workers import SegmenterBuild, WorkerStartError
+from inference.workers import SegmenterBuild
 
 LOG = logging.getLogger("inference")
 PLUGIN_NAME = "inference-segmenter"

@@ -92,6 +92,10 @@ class Segmenter:
         return label_map
 
 
+class WorkerStartError(RuntimeError):
+    """A worker process (--workers, --dask) could not build its segmenter (its models): the run cannot go on."""
+
+
 def build_segmenter(
     settings: RunSettings, wrap: Callable[[Backend], Backend] | None = None, *, load_now: bool = True
 ) -> Segmenter:

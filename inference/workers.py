@@ -32,7 +32,7 @@ from inference.memory import peak_rss_mb, return_large_blocks_to_the_system
 from inference.outputs import complete_output
 from inference.pipeline import CaseOutcome, Status, process_case
 from inference.schedule import PlannedCase, largest_first
-from inference.segmenter import Segmenter
+from inference.segmenter import Segmenter, WorkerStartError
 from inference.settings import RunSettings
 
 LOG = logging.getLogger("inference")
@@ -42,10 +42,6 @@ SegmenterBuild = Callable[[RunSettings], Segmenter]
 READY = "ready"
 # Seconds a stopping worker gets to finish its model call and exit before it is killed.
 STOP_GRACE_S = 120.0
-
-
-class WorkerStartError(RuntimeError):
-    """A worker process could not build its segmenter (its models): the run cannot go on."""
 
 
 @dataclass(frozen=True)

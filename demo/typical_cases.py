@@ -104,7 +104,8 @@ def typical_cases(cache_dir: Path | None = None) -> list[TypicalCase]:
 
 def atlas_case(cache_dir: Path | None = None, name: str = "3DBox_MR_1006.npz") -> LargeCase:
     """The whole brain on the 181 x 217 x 181 MNI grid (1 mm) with the boxes of twelve structures (six regions,
-    two sides; they overlap, as the tissue holds the grey and the white matter)."""
+    two sides; they overlap, as the tissue holds the grey and the white matter). On each side the tissue's box is
+    the grey matter's, so the pipeline segments ten distinct boxes (a repeated box is painted over)."""
     t1, regions = brain_regions(fetch_wheel(NILEARN, cache_dir or default_cache_dir()))
     boxes = np.concatenate([boxes_from_labels(mask[ATLAS_CROP].astype(np.uint16)) for mask in regions.values()])
     return LargeCase(name, window_mr_uint8(t1[ATLAS_CROP]), boxes, (1.0, 1.0, 1.0))

@@ -56,8 +56,7 @@ def dask_client(address: str) -> Iterator[Client]:
     scheduler_log.setLevel(max(level, logging.WARNING))
     try:
         # One task per worker thread at a time, as --workers hands them out: with Dask's default saturation
-        # (1.1) each worker queued a second case, and a worker could wait on a long case while the other idled
-        # at the end (41 cases on 2 cores: 232.6 s against 207.7 s).
+        # (1.1) each worker may queue a second case and wait on a long one while the other idles at the end.
         with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}), \
                 LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
             with Client(cluster) as client:

@@ -25,9 +25,8 @@ from common.dask_cluster import dask_client
 from inference.backends import without_openvino_conversion_tools
 from inference.interrupts import Interrupted
 from inference.memory import peak_rss_mb, return_large_blocks_to_the_system
-from inference.outputs import complete_output
 from inference.pipeline import CaseOutcome, Status, process_case
-from inference.schedule import largest_first
+from inference.schedule import cases_to_run
 from inference.segmenter import Segmenter, WorkerStartError
 from inference.settings import RunSettings
 from inference.workers import SegmenterBuild
@@ -112,13 +111,7 @@ def run_on_dask(
         on_done(outcome)
         outcomes.append(outcome)
 
-    todo = []
-    for planned in largest_first(segmenter, list(paths)):
-        if resume and complete_output(planned.path, output_dir):
-            LOG.info("%s: skipped, its complete output exists (--resume)", planned.path.name)
-            done(CaseOutcome(planned.path.name, 0.0, status=Status.SKIPPED))
-        else:
-            todo.append(planned.path)
+    todo = [planned.path for planned in cases_to_run(segmenter, list(paths), output_dir, resume, done)]
     if not todo:
         return outcomes
     with dask_client(address) as client:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from casefiles import CaseError, array_headers, is_3d
 from inference.admission import memory_needed
+from inference.outputs import complete_output
+from inference.pipeline import CaseOutcome, Status
 from inference.segmenter import Segmenter
 
 
@@ -41,3 +45,18 @@ def largest_first(segmenter: Segmenter, paths: list[Path]) -> list[PlannedCase]:
     planned = {path: plan_case(path) for path in paths}
     by_size = sorted(paths, key=lambda path: (-planned[path].voxels, path.name))
     return [planned[path] for path in segmenter.run_order(by_size)]
+
+
+def cases_to_run(segmenter: Segmenter, paths: list[Path], output_dir: Path, resume: bool,
+                 done: Callable[[CaseOutcome], None]) -> list[PlannedCase]:
+    """The cases of a parallel run, largest first; with `resume`, those whose complete output exists are reported
+    to `done` as skipped and left out."""
+    todo = []
+    for planned in largest_first(segmenter, paths):
+        if resume and complete_output(planned.path, output_dir):
+            logging.getLogger("inference").info("%s: skipped, its complete output exists (--resume)",
+                                                planned.path.name)
+            done(CaseOutcome(planned.path.name, 0.0, status=Status.SKIPPED))
+        else:
+            todo.append(planned)
+    return todo

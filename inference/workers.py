@@ -29,9 +29,8 @@ import cv2
 from inference.backends import without_openvino_conversion_tools
 from inference.interrupts import Interrupted, stop_on_signals
 from inference.memory import peak_rss_mb, return_large_blocks_to_the_system
-from inference.outputs import complete_output
 from inference.pipeline import CaseOutcome, Status, process_case
-from inference.schedule import PlannedCase, largest_first
+from inference.schedule import PlannedCase, cases_to_run
 from inference.segmenter import Segmenter, WorkerStartError
 from inference.settings import RunSettings
 
@@ -282,13 +281,7 @@ def run_workers(
         on_done(outcome)
         outcomes.append(outcome)
 
-    queue: deque[PlannedCase] = deque()
-    for planned in largest_first(segmenter, list(paths)):
-        if resume and complete_output(planned.path, output_dir):
-            LOG.info("%s: skipped, its complete output exists (--resume)", planned.path.name)
-            done(CaseOutcome(planned.path.name, 0.0, status=Status.SKIPPED))
-        else:
-            queue.append(planned)
+    queue = deque(cases_to_run(segmenter, list(paths), output_dir, resume, done))
     if not queue:
         return outcomes
     pool = WorkerPool(min(workers, len(queue)), segmenter.settings, build, output_dir)

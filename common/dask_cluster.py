@@ -16,6 +16,17 @@ if TYPE_CHECKING:
     from distributed import Client
 
 LOCAL_PREFIX = "local:"
+# A local cluster's settings (measured on 41 cases, docs/benchmarks.md):
+# - one task per worker thread at a time, as --workers hands them out: with Dask's default saturation (1.1)
+#   each worker may queue a second case and wait on a long one while the other idles at the end;
+# - no statistical profiler: it walks the computing thread's stack every 10 ms, and its samples grow the RSS;
+# - glibc's default trim threshold (128 KiB) instead of Dask's 64 KiB: the slice loops free and allocate
+#   blocks of that size all the time, and each trim costs page faults when they come back.
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.scheduler.worker-saturation": 1.0,
+    "distributed.worker.profile.enabled": False,
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 128 * 1024,
+}
 
 
 def local_workers(address: str) -> int | None:
@@ -55,9 +66,7 @@ def dask_client(address: str) -> Iterator[Client]:
     level = scheduler_log.level
     scheduler_log.setLevel(max(level, logging.WARNING))
     try:
-        # One task per worker thread at a time, as --workers hands them out: with Dask's default saturation
-        # (1.1) each worker may queue a second case and wait on a long one while the other idles at the end.
-        with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}), \
+        with dask.config.set(LOCAL_CLUSTER_CONFIG), \
                 LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
             with Client(cluster) as client:
                 yield client

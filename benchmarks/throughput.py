@@ -104,10 +104,10 @@ def report(rows: list[dict], cores: int, cases: Path, repeats: int) -> str:
     workers, dask = by_name[f"--workers {cores}"], by_name[f"--dask local:{cores}"]
     serial_peak = max(base["peak_rss_mb"])
     checks = [
-        (f"--workers {cores} >= {TARGET_WORKERS_SPEEDUP}x serial (1 thread)", f"{workers['speedup']:.2f}x",
+        (f"--workers {cores} >= {TARGET_WORKERS_SPEEDUP}x serial (1 thread)", f"{workers['speedup']:.3f}x",
          workers["speedup"] >= TARGET_WORKERS_SPEEDUP),
         (f"Dask local:{cores} within {100 * TARGET_DASK_WITHIN:.0f}% of --workers {cores}",
-         f"{dask['cases_per_hour'] / workers['cases_per_hour']:.2f}x",
+         f"{dask['cases_per_hour'] / workers['cases_per_hour']:.3f}x",
          dask["cases_per_hour"] >= (1 - TARGET_DASK_WITHIN) * workers["cases_per_hour"]),
         *((f"peak RSS per worker, {r['run']}, <= the serial run's",
            f"{max(r['peak_rss_mb']):.0f} MB vs {serial_peak:.0f} MB", round(max(r["peak_rss_mb"])) <= round(serial_peak))

@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
@@ -214,27 +215,42 @@ def _open_cache(core: ov.Core, cache_dir: Path | None) -> Path | None:
 
 
 class TorchBackend:
-    """The reference torch model."""
+    """The reference torch model; with `compute="bf16"` its matrix products and convolutions compute as bf16 hardware
+    does, on any CPU (inference.bf16_emulation): how bf16 moves masks can be measured where OpenVINO would compute
+    f32, at f32 speed."""
 
     # Batching amortises eager-mode overhead per call; torch is the reference, not the fast path.
     decode_batch = 16
 
-    def __init__(self, model: LiteMedSAM, threads: int) -> None:
+    def __init__(self, model: LiteMedSAM, threads: int, compute: str = "f32") -> None:
         import torch
 
+        if compute not in COMPUTE_PRECISIONS:
+            raise ValueError(f"compute must be one of {', '.join(COMPUTE_PRECISIONS)}, got {compute!r}")
         torch.set_num_threads(threads)
         self._torch = torch
+        self._bf16 = compute == "bf16"
         self.model = model.eval()
+
+    def _running(self) -> ExitStack:
+        """Inference mode, with bf16 products where asked."""
+        stack = ExitStack()
+        stack.enter_context(self._torch.inference_mode())
+        if self._bf16:
+            from inference.bf16_emulation import Bf16Products
+
+            stack.enter_context(Bf16Products())
+        return stack
 
     def encode(self, image: np.ndarray) -> np.ndarray:
         """Run the image encoder."""
-        with self._torch.inference_mode():
+        with self._running():
             return self.model.image_encoder(self._torch.from_numpy(image)).numpy()
 
     def decode(self, embedding: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Run the prompt encoder and mask decoder."""
         torch = self._torch
-        with torch.inference_mode():
+        with self._running():
             box_tensor = torch.as_tensor(np.asarray(boxes, dtype=np.float32).reshape(-1, 4))
             logits, _ = self.model.decode(torch.from_numpy(embedding), box_tensor)
             return logits[:, 0].numpy()

@@ -79,19 +79,21 @@ def _onnxruntime(model: str, threads: int) -> Backend:
     return OnnxBackend(*(files[graph] for graph in EXPORTED_GRAPHS), threads)
 
 
-def _torch(model: str, threads: int, checkpoint: Path | None) -> Backend:
+def _torch(model: str, threads: int, precision: str, checkpoint: Path | None) -> Backend:
     from inference.build import build_model
 
     # The manifest's checkpoint is verified (size, sha256) before it is loaded; a file
     # the user names has no record to check, and loads with weights_only all the same.
-    return TorchBackend(build_model(model, checkpoint or checkpoint_for(model).file.verify()), threads)
+    return TorchBackend(build_model(model, checkpoint or checkpoint_for(model).file.verify()), threads,
+                        PRECISIONS[precision].compute)
 
 
 BACKENDS: dict[str, BackendSpec] = {
     "openvino": BackendSpec({"f32": ("openvino",), "bf16": ("openvino",), "int8": ("openvino", "openvino-int8")},
                             _openvino),
     "onnxruntime": BackendSpec({"f32": ("onnx",)}, _onnxruntime),
-    "torch": BackendSpec({"f32": ()}, _torch, uses_checkpoint=True),
+    # torch's bf16 is autocast, emulated where the CPU lacks it: for measuring how bf16 moves masks anywhere.
+    "torch": BackendSpec({"f32": (), "bf16": ()}, _torch, uses_checkpoint=True),
 }
 
 

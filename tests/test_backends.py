@@ -49,7 +49,7 @@ def test_each_backend_is_built_with_only_the_options_it_uses(monkeypatch: pytest
     create_backend("litemedsam", "onnxruntime", 1)
     create_backend("swiftmedsam-v2", "torch", 1, checkpoint=Path("w.pth"))
     assert built == {"openvino": ("litemedsam", 2, {"precision": "int8"}), "onnxruntime": ("litemedsam", 1, {}),
-                     "torch": ("swiftmedsam-v2", 1, {"checkpoint": Path("w.pth")})}
+                     "torch": ("swiftmedsam-v2", 1, {"precision": "f32", "checkpoint": Path("w.pth")})}
     with pytest.raises(ValueError, match="--checkpoint applies to --backend torch"):
         create_backend("litemedsam", "openvino", 1, checkpoint=Path("w.pth"))
     with pytest.raises(ValueError, match="unknown backend 'tensorrt'"):
@@ -90,6 +90,22 @@ def test_bf16_is_an_option_and_never_the_default(exported_litemedsam: list) -> N
     assert bf16.backend.inference_precision == ("bf16" if supported else "f32")
     with pytest.raises(ValueError, match="--backend onnxruntime offers f32"):
         litemedsam_on("onnxruntime", 1, precision="bf16")
+
+
+def test_torch_bf16_rounds_in_bf16_on_any_cpu_and_keeps_masks_near_f32(
+    demo_data: Path, lite_medsam_checkpoint: Path
+) -> None:
+    """torch's bf16 (autocast, emulated on CPUs without it) really moves the embedding, returns f32 arrays, and
+    its masks stay near f32's on real nuclei: how bf16 moves masks can be measured on any CPU."""
+    case = load_case(demo_data / "inputs" / "2DBox_Microscope_0001.npz")
+    f32, bf16 = litemedsam_on("torch", 1), litemedsam_on("torch", 1, precision="bf16")
+    f32_emb, bf16_emb = f32.embed(case.image), bf16.embed(case.image)
+    assert bf16_emb.embedding.dtype == np.float32
+    error = np.abs(f32_emb.embedding - bf16_emb.embedding).max()
+    assert 1e-3 < error < 1.0  # bf16 keeps 8 bits of mantissa: visibly rounded, the same features
+    boxes = f32.to_model_space(case.boxes[:20], f32_emb.original_shape)
+    values = [dice(a, b) for a, b in zip(f32.predict(f32_emb, boxes), bf16.predict(bf16_emb, boxes))]
+    assert len(values) == 20 and np.mean(values) >= 0.95
 
 
 def test_openvino_leaves_its_threads_unpinned_so_parallel_processes_use_different_cores(

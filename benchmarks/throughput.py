@@ -110,7 +110,8 @@ def report(rows: list[dict], cores: int, cases: Path, repeats: int) -> str:
          f"{dask['cases_per_hour'] / workers['cases_per_hour']:.3f}x",
          dask["cases_per_hour"] >= (1 - TARGET_DASK_WITHIN) * workers["cases_per_hour"]),
         *((f"peak RSS per worker, {r['run']}, <= the serial run's",
-           f"{max(r['peak_rss_mb']):.0f} MB vs {serial_peak:.0f} MB", round(max(r["peak_rss_mb"])) <= round(serial_peak))
+           f"{max(r['peak_rss_mb']):.0f} MB vs {serial_peak:.0f} MB",
+           round(max(r["peak_rss_mb"])) <= round(serial_peak))
           for r in (workers, dask)),
         ("outputs identical to the serial run's (1 thread per process)", "",
          workers["identical"] and dask["identical"]),
@@ -126,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--inputs", type=Path, help="a folder of cases (default: build demo.throughput_cases')")
     parser.add_argument("--cores", type=int, default=2, help="cores to pin to, and the number of workers (default 2)")
-    parser.add_argument("--repeats", type=int, default=2, help="runs of --workers and of Dask, their mean reported (default 2)")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="runs of --workers and of Dask, their mean reported (default 2)")
     parser.add_argument("--max-cases", type=int, help="only the first N cases (a smoke test; leaves the docs)")
     parser.add_argument("--out", type=Path, default=Path("runs/throughput"))
     parser.add_argument("--docs", type=Path, default=DOCS, help="the Markdown file whose throughput section is replaced")

@@ -20,8 +20,9 @@ LOCAL_PREFIX = "local:"
 # - one task per worker thread at a time, as --workers hands them out: with Dask's default saturation (1.1)
 #   each worker may queue a second case and wait on a long one while the other idles at the end;
 # - no statistical profiler: it walks the computing thread's stack every 10 ms, and its samples grow the RSS;
-# - glibc's default trim threshold (128 KiB) instead of Dask's 64 KiB: the slice loops free and allocate
-#   blocks of that size all the time, and each trim costs page faults when they come back.
+# - glibc's default trim threshold (128 KiB) instead of Dask's 64 KiB: the slice loops free and allocate such
+#   blocks all the time, and memory trimmed comes back as page faults (12 cases in a pool thread: 73-75 s
+#   against 76-78 s with 64 KiB; within the machine's noise, but never faster).
 LOCAL_CLUSTER_CONFIG = {
     "distributed.scheduler.worker-saturation": 1.0,
     "distributed.worker.profile.enabled": False,

@@ -92,7 +92,7 @@ BACKENDS: dict[str, BackendSpec] = {
     "openvino": BackendSpec({"f32": ("openvino",), "bf16": ("openvino",), "int8": ("openvino", "openvino-int8")},
                             _openvino),
     "onnxruntime": BackendSpec({"f32": ("onnx",)}, _onnxruntime),
-    # torch's bf16 is autocast, emulated where the CPU lacks it: for measuring how bf16 moves masks anywhere.
+    # torch's bf16 emulates bf16 hardware on any CPU (inference.bf16_emulation), to measure how bf16 moves masks.
     "torch": BackendSpec({"f32": (), "bf16": ()}, _torch, uses_checkpoint=True),
 }
 

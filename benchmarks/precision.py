@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.docs import DOCS, cpu_model, measured_command, write_section
-from benchmarks.profiles import parse_sets
+from benchmarks.profiles import parse_sets, segment
 from casefiles import discover_cases
 from common.atomic import write_atomic
 from common.overlap import label_dice
@@ -32,17 +31,11 @@ from evaluation.metrics.folder import evaluate_folder
 from inference.registry import BACKENDS, native_bf16
 
 TARGET_MIN_OBJECT_DICE = 0.98
-# The DSC may not drop by more than this many points (the figures are printed to two decimals).
+# The mean DSC may not drop by more than this many points (rounding noise, not a loss).
 DSC_TOLERANCE_POINTS = 0.005
 
 
-def segment(inputs: Path, out: Path, options: list[str]) -> None:
-    """`python -m inference OPTIONS` over `inputs` into `out`."""
-    subprocess.run([sys.executable, "-m", "inference", "-i", str(inputs), "-o", str(out), "--no-progress", *options],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def mean_dsc(gts: Path, segs: Path) -> dict[str, float]:
+def case_dsc(gts: Path, segs: Path) -> dict[str, float]:
     """Each case's DSC against the ground truth, in percent."""
     return {score.case: 100 * score.dsc for score in evaluate_folder(gts, segs)}
 
@@ -53,7 +46,7 @@ def compare_set(name: str, folder: Path, out: Path, options: list[str], precisio
     for run_precision, segs in runs.items():
         print(f"{name}: {run_precision} ...", file=sys.stderr)
         segment(folder / "inputs", segs, [*options, "--precision", run_precision])
-    dsc = {p: mean_dsc(folder / "gts", segs) for p, segs in runs.items()}
+    dsc = {p: case_dsc(folder / "gts", segs) for p, segs in runs.items()}
     rows = []
     for case in discover_cases(folder / "inputs"):
         with np.load(runs["f32"] / case.name) as f32, np.load(runs[precision] / case.name) as other:

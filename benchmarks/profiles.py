@@ -57,10 +57,15 @@ def time_cases(cases: list[Path], template: str, what: str) -> dict[str, float]:
     return seconds
 
 
-def mean_dsc(inputs: Path, gts: Path, out: Path, options: list[str]) -> float:
-    """Segment a case set with `python -m inference OPTIONS` and score it: the mean DSC in percent."""
+def segment(inputs: Path, out: Path, options: list[str]) -> None:
+    """`python -m inference OPTIONS` over `inputs` into `out`."""
     subprocess.run([sys.executable, "-m", "inference", "-i", str(inputs), "-o", str(out), "--no-progress", *options],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def mean_dsc(inputs: Path, gts: Path, out: Path, options: list[str]) -> float:
+    """Segment a case set with `python -m inference OPTIONS` and score it: the mean DSC in percent."""
+    segment(inputs, out, options)
     scores = evaluate_folder(gts, out)
     return 100 * sum(score.dsc for score in scores) / len(scores)
 

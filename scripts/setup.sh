@@ -26,11 +26,14 @@ fi
 rm -f "$log"
 
 "$PY" -m checkpoints fetch
-# The demo cases are the export's check images (and the demo's inputs).
+# The demo cases are the export's check images (and the demo's inputs); the int8
+# encoder is calibrated on training cases instead, never on cases it is judged on.
 [ -d demo_data/inputs ] || "$PY" -m demo --out demo_data
-if ! "$PY" -m checkpoints verify --exported >/dev/null 2>&1 || [ ! -f checkpoints/exported/swiftmedsam-v2.json ]; then
+[ -d runs/images/train/inputs ] || "$PY" -m training.images --out runs/images
+if ! "$PY" -m checkpoints verify --exported >/dev/null 2>&1 || [ ! -f checkpoints/exported/swiftmedsam-v2.json ] \
+        || ! grep -q int8_calibration_cases checkpoints/exported/litemedsam.json; then
     echo "[setup] exporting LiteMedSAM and SwiftMedSAM-v2 to ONNX and OpenVINO IR (a few minutes, once)" >&2
-    "$PY" -m inference.export --model litemedsam --check-data demo_data/inputs
+    "$PY" -m inference.export --model litemedsam --check-data demo_data/inputs --calibration-data runs/images/train/inputs
     # Our distilled student: f32 and bf16 only (its int8 encoder is not calibrated).
     "$PY" -m inference.export --model swiftmedsam-v2 --check-data demo_data/inputs --no-int8
     "$PY" -m checkpoints verify --exported

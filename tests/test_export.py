@@ -15,6 +15,7 @@ from inference.build import build_model
 from inference.cases import load_case
 from inference.export import parity
 from inference.export.__main__ import ExportError, run_export
+from inference.export.__main__ import main as export_main
 from inference.export.onnx_files import export_onnx
 from inference.export.openvino_files import convert_to_openvino
 from inference.export.parity import check_images, check_parity
@@ -63,15 +64,19 @@ def test_an_export_that_fails_parity_is_not_recorded(
     out = tmp_path / "exported"
     monkeypatch.setattr(parity, "MIN_MASK_AGREEMENT", 1.01)  # no export can pass
     with pytest.raises(ExportError, match=r"(?s)not recorded.*onnxruntime: .*masks agree on .* \(limit 101.0%\).*openvino-f32: "):
-        run_export("swiftmedsam-v2", _random_weights(tmp_path), inputs, out, int8=False)
+        run_export("swiftmedsam-v2", _random_weights(tmp_path), inputs, out)
     assert sorted(p.name for p in out.iterdir()) == []  # no files, no record
     monkeypatch.undo()
-    reports, int8_dice = run_export("swiftmedsam-v2", _random_weights(tmp_path), inputs, out)
+    calibration = tmp_path / "calibration"
+    calibration.mkdir()
+    (calibration / "3DBox_MR_0003.npz").write_bytes((demo_data / "inputs" / "3DBox_MR_0003.npz").read_bytes())
+    reports, int8_dice = run_export("swiftmedsam-v2", _random_weights(tmp_path), inputs, out, calibration)
     record = read_export("swiftmedsam-v2", out)
     for name, report in reports.items():
         assert record.details["parity"][name]["mask_agreement"] == round(report.mask_agreement, 6)
     assert sorted(record.files) == ["onnx", "openvino", "openvino-int8"]
     assert 0.0 <= int8_dice <= 1.0 and record.details["int8_mean_box_dice_vs_f32"] == round(int8_dice, 4)
+    assert record.details["int8_calibration_cases"] == 1
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [f"swiftmedsam-v2.{part}.{suffix}" for part in EXPORTED_GRAPHS for suffix in ("onnx", "xml", "bin")]
         + ["swiftmedsam-v2.encoder.int8.xml", "swiftmedsam-v2.encoder.int8.bin", "swiftmedsam-v2.json"]
@@ -99,3 +104,12 @@ def test_decoder_boxes_are_shifted_to_pixel_centres_in_the_graph(tmp_path: Path)
     np.testing.assert_allclose(onnx_logits, same.numpy(), atol=1e-3)
     # Dropping the +0.5 (as one published export did) would be a visible change.
     assert np.abs(onnx_logits - shifted.numpy()).max() > 10 * np.abs(onnx_logits - same.numpy()).max()
+
+
+def test_the_int8_encoder_needs_training_cases_to_calibrate_on(
+    demo_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        export_main(["--model", "litemedsam", "--check-data", str(demo_data / "inputs")])
+    assert stopped.value.code == 2
+    assert "needs --calibration-data DIR (training cases), or pass --no-int8" in capsys.readouterr().err

@@ -5,7 +5,9 @@ checkpoints/exported/<model>.<part>.onnx for the encoder and the decoder's image
 box halves, converts them to OpenVINO IR (<model>.<part>.xml/.bin), runs them with
 ONNX Runtime and OpenVINO (f32) next to torch on the cases of the check folder, and
 only if both agree records their size, sha256 and the measured errors in
-checkpoints/exported/<model>.json (untracked).
+checkpoints/exported/<model>.json (untracked). The int8 encoder is calibrated on
+`--calibration-data`, training cases (`python -m training.images`), and its masks are
+compared with f32's on the check cases, which it has not seen.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from casefiles import discover_cases
 from checkpoints.manifest import EXPORT_DIR, checkpoint_for, record_export
 from inference.backends import EXPORTED_GRAPHS, OnnxBackend, OpenVinoBackend, TorchBackend
 from inference.build import build_model
@@ -34,12 +37,12 @@ class ExportError(RuntimeError):
 
 
 def run_export(
-    model_name: str, checkpoint: Path, check_dir: Path, out_dir: Path = EXPORT_DIR, int8: bool = True
+    model_name: str, checkpoint: Path, check_dir: Path, out_dir: Path = EXPORT_DIR, calibration_dir: Path | None = None
 ) -> tuple[dict[str, ParityReport], float | None]:
     """Export into a staging folder, check parity per backend, then move the files into `out_dir` and record them.
 
-    With `int8`, the encoder IR is also quantised (calibrated on `check_dir`); its
-    masks' mean per-box Dice against f32 on the check images is returned and recorded.
+    With a `calibration_dir`, the encoder IR is also quantised (calibrated on its cases);
+    its masks' mean per-box Dice against f32 on the check images is returned and recorded.
     A failed check raises ExportError and leaves `out_dir` (earlier files and record) untouched.
     """
     import openvino as ov
@@ -51,9 +54,9 @@ def run_export(
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".staging-") as staging:
         staged = {"onnx": export_onnx(model, Path(staging))}
         staged["openvino"] = convert_to_openvino(staged["onnx"], Path(staging))
-        if int8:
+        if calibration_dir is not None:
             int8_encoder = quantize_encoder(staged["openvino"]["encoder"],
-                                            calibration_inputs(check_dir, model.config.input_size),
+                                            calibration_inputs(calibration_dir, model.config.input_size),
                                             Path(staging) / f"{model_name}.encoder.int8.xml")
             staged["openvino-int8"] = {"encoder": int8_encoder, "encoder_weights": int8_encoder.with_suffix(".bin")}
         exported = {
@@ -62,7 +65,7 @@ def run_export(
         }
         reports = check_parity(TorchBackend(model, threads), exported, images, model.config.input_size)
         int8_dice = None
-        if int8:
+        if calibration_dir is not None:
             int8_backend = OpenVinoBackend(int8_encoder, *(staged["openvino"][part] for part in EXPORTED_GRAPHS[1:]), threads,
                                            PRECISIONS["int8"].compute)
             int8_dice = mean_box_dice(exported["openvino-f32"], int8_backend, images, model.config.input_size)
@@ -81,6 +84,7 @@ def run_export(
     if int8_dice is not None:
         # Not a gate: int8 is an option whose masks differ from f32's; this says by how much.
         details["int8_mean_box_dice_vs_f32"] = round(int8_dice, 4)
+        details["int8_calibration_cases"] = len(discover_cases(calibration_dir))
     record_export(model_name, final, checkpoint, details, out_dir)
     return reports, int8_dice
 
@@ -94,11 +98,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-data", type=Path, required=True,
                         help="folder of case .npz files to check parity on (e.g. demo_data/inputs)")
     parser.add_argument("--out-dir", type=Path, default=EXPORT_DIR)
+    parser.add_argument("--calibration-data", type=Path,
+                        help="folder of training case .npz files to calibrate the int8 encoder on "
+                             "(python -m training.images; never the check or evaluation cases)")
     parser.add_argument("--no-int8", action="store_true", help="skip the int8 encoder (needs nncf)")
     args = parser.parse_args(argv)
+    if not args.no_int8 and args.calibration_data is None:
+        parser.error("the int8 encoder needs --calibration-data DIR (training cases), or pass --no-int8")
     try:
         checkpoint = args.checkpoint or checkpoint_for(args.model).path
-        reports, int8_dice = run_export(args.model, checkpoint, args.check_data, args.out_dir, not args.no_int8)
+        reports, int8_dice = run_export(args.model, checkpoint, args.check_data, args.out_dir,
+                                        None if args.no_int8 else args.calibration_data)
     except (ExportError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -9,16 +9,17 @@ import onnx
 import pytest
 import torch
 
-from checkpoints.manifest import read_export
+from checkpoints.manifest import exported_files, read_export
 from inference.backends import EXPORTED_GRAPHS, OnnxBackend, OpenVinoBackend, TorchBackend
 from inference.build import build_model
 from inference.cases import load_case
-from inference.export import parity
+from inference.export import parity, sensitivity
 from inference.export.__main__ import ExportError, run_export
 from inference.export.__main__ import main as export_main
 from inference.export.onnx_files import export_onnx
 from inference.export.openvino_files import convert_to_openvino
 from inference.export.parity import check_images, check_parity
+from inference.export.quantize import calibration_images
 
 
 def test_exported_swiftmedsam_matches_torch_on_a_demo_image(demo_data: Path, tmp_path: Path) -> None:
@@ -113,3 +114,22 @@ def test_the_int8_encoder_needs_training_cases_to_calibrate_on(
         export_main(["--model", "litemedsam", "--check-data", str(demo_data / "inputs")])
     assert stopped.value.code == 2
     assert "needs --calibration-data DIR (training cases), or pass --no-int8" in capsys.readouterr().err
+
+
+def test_the_sensitivity_metric_scores_every_box_against_the_f32_masks(
+    demo_data: Path, exported_litemedsam: list[Path]
+) -> None:
+    import openvino as ov
+
+    f32_files = exported_files("litemedsam", "openvino")
+    reference = OpenVinoBackend(*(f32_files[part] for part in EXPORTED_GRAPHS), 2)
+    pairs = calibration_images(demo_data / "inputs")[:2]  # the 125-nucleus image, then one MR slice
+    items = sensitivity.validation_items(reference, pairs, 256)
+    assert [len(boxes) for _, boxes, _ in items] == [sensitivity.BOXES_PER_IMAGE, len(pairs[1][1])]
+    core = ov.Core()
+    same = sensitivity.item_dices(reference, core.compile_model(str(f32_files["encoder"]), "CPU"), items)
+    assert [len(d) for d in same] == [len(boxes) for _, boxes, _ in items]
+    assert min(min(d) for d in same) > 0.999  # f32 against itself (up to OpenVINO's run-to-run rounding)
+    int8_encoder = exported_files("litemedsam", "openvino-int8")["encoder"]
+    moved = sensitivity.item_dices(reference, core.compile_model(str(int8_encoder), "CPU"), items)
+    assert 0.5 < np.mean([d for boxes in moved for d in boxes]) < 0.999  # int8 moves masks, but not wholesale

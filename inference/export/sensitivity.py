@@ -20,6 +20,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from inference.config import MODEL_CONFIGS, get_config
 from inference.export.quantize import SLICES_PER_VOLUME, calibration_images, int8_layers, quantize_model
 from inference.threads import available_cpus
 from inference.transforms import preprocess, scale_boxes
+
+if TYPE_CHECKING:
+    import openvino as ov
 
 BOXES_PER_IMAGE = 12
 # The result is validated on every VALIDATION_STRIDE-th calibration image; layers are
@@ -56,11 +60,14 @@ def validation_items(
     return items
 
 
-def box_dices(reference: OpenVinoBackend, embedding: np.ndarray, item: tuple[np.ndarray, np.ndarray, np.ndarray]) -> list[float]:
-    """Dice of each box's low-res mask from `embedding` against the f32 mask of `item`."""
-    _, boxes, masks = item
-    found = reference.decode(embedding, boxes) > 0
-    return [dice(a, b) for a, b in zip(masks, found)]
+def item_dices(reference: OpenVinoBackend, encoder: "ov.CompiledModel", items) -> list[list[float]]:
+    """Per item, the Dice of each box's low-res mask from `encoder`'s embedding against the item's f32 masks."""
+    request = encoder.create_infer_request()
+    dices = []
+    for model_input, boxes, masks in items:
+        found = reference.decode(request.infer({"image": model_input})[0].copy(), boxes) > 0
+        dices.append([dice(a, b) for a, b in zip(masks, found)])
+    return dices
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,9 +97,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def validate(compiled: ov.CompiledModel, batch) -> tuple[float, list[float]]:
         """The mean Dice over every box of `batch`, and each image's mean (NNCF ranks by the latter)."""
-        request = compiled.create_infer_request()
-        per_image = [box_dices(reference, request.infer({"image": item[0]})[0].copy(), item) for item in batch]
-        return float(np.mean([d for boxes in per_image for d in boxes])), [float(np.mean(boxes)) for boxes in per_image]
+        per_item = item_dices(reference, compiled, batch)
+        return float(np.mean([d for boxes in per_item for d in boxes])), [float(np.mean(boxes)) for boxes in per_item]
 
     model = ov.Core().read_model(str(files["encoder"]))
     quantized = nncf.quantize_with_accuracy_control(
@@ -112,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     plain = int8_layers(quantize_model(model, inputs, f32_layers=()))
     kept = sorted(plain - int8_layers(quantized))
     compiled = ov.Core().compile_model(quantized, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-    request = compiled.create_infer_request()
-    per_box = [d for item in items for d in box_dices(reference, request.infer({"image": item[0]})[0].copy(), item)]
+    per_box = [d for boxes in item_dices(reference, compiled, items) for d in boxes]
     mean_dice = float(np.mean(per_box))
     print(f"{len(kept)} of {len(plain)} quantisable layers kept in f32 "
           f"(mean per-box Dice against f32 {mean_dice:.4f}, least {min(per_box):.4f}, {len(per_box)} boxes):")

@@ -95,7 +95,7 @@ def test_bf16_is_an_option_and_never_the_default(exported_litemedsam: list) -> N
 def test_torch_bf16_rounds_in_bf16_on_any_cpu_and_keeps_masks_near_f32(
     demo_data: Path, lite_medsam_checkpoint: Path
 ) -> None:
-    """torch's bf16 (autocast, emulated on CPUs without it) really moves the embedding, returns f32 arrays, and
+    """torch's bf16 (inference.bf16_emulation, on any CPU) really moves the embedding, returns f32 arrays, and
     its masks stay near f32's on real nuclei: how bf16 moves masks can be measured on any CPU."""
     case = load_case(demo_data / "inputs" / "2DBox_Microscope_0001.npz")
     f32, bf16 = litemedsam_on("torch", 1), litemedsam_on("torch", 1, precision="bf16")

@@ -1,6 +1,7 @@
 """Speed and accuracy of every profile in one table, to choose from: `python -m benchmarks.profiles`.
 
-A profile is a model and a precision of our path (OpenVINO). For each profile: its
+A profile is a model, a precision (OpenVINO) and a 3D slice step of our path
+(`--slice-step`: the model on every Nth slice, the masks between interpolated). For each profile: its
 weighted geometric-mean speed-up over the typical mix (demo.typical_cases, weighted as
 benchmarks.mix says) against the organizers' own script (benchmarks.organizers), its
 least speed-up on a one-object 3D case, and its mean DSC on each case set with ground
@@ -16,6 +17,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.cores import pin_to_cores
@@ -31,19 +33,50 @@ from evaluation.metrics.folder import evaluate_folder
 from evaluation.runtime.harness import run_local
 from inference.registry import BACKENDS
 
+
+@dataclass(frozen=True)
+class Profile:
+    """One way to run our path: a model, a precision and a 3D slice step."""
+
+    model: str
+    precision: str
+    slice_step: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Profile:
+        """MODEL:PRECISION or MODEL:PRECISION:STEP."""
+        model, precision, *step = text.split(":")
+        if precision not in BACKENDS["openvino"].precisions:
+            raise ValueError(f"unknown precision {precision!r} in {text}")
+        if len(step) > 1 or (step and not (step[0].isdigit() and int(step[0]) >= 1)):
+            raise ValueError(f"a profile is MODEL:PRECISION[:STEP] with a whole STEP >= 1, not {text}")
+        return cls(model, precision, int(step[0]) if step else 1)
+
+    def options(self) -> list[str]:
+        """The command-line options of `python -m inference` that select this profile."""
+        return ["--model", self.model, "--precision", self.precision, "--slice-step", str(self.slice_step)]
+
+    @property
+    def name(self) -> str:
+        """The options as a user would type them."""
+        return " ".join(self.options())
+
+    @property
+    def spec(self) -> str:
+        """MODEL:PRECISION:STEP, as --profiles takes it."""
+        return f"{self.model}:{self.precision}:{self.slice_step}"
+
+
 PROFILES = (
-    ("auto", "f32"),
-    ("litemedsam", "f32"),
-    ("litemedsam", "bf16"),
-    ("litemedsam", "int8"),
-    ("swiftmedsam-v2", "f32"),
-    ("swiftmedsam-v2", "bf16"),
+    Profile("auto", "f32"),
+    Profile("auto", "f32", 3),
+    Profile("litemedsam", "f32"),
+    Profile("litemedsam", "bf16"),
+    Profile("litemedsam", "int8"),
+    Profile("swiftmedsam-v2", "f32"),
+    Profile("swiftmedsam-v2", "f32", 3),
+    Profile("swiftmedsam-v2", "bf16"),
 )
-
-
-def profile_name(model: str, precision: str) -> str:
-    """`--model M --precision P`, as a user would type it."""
-    return f"--model {model} --precision {precision}"
 
 
 def time_cases(cases: list[Path], template: str, what: str) -> dict[str, float]:
@@ -102,16 +135,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="a local clone of the organizers' repository to take their script from instead of GitHub")
     parser.add_argument("--cache", type=Path, default=default_cache_dir(),
                         help="where the organizers' script and the demo wheels are kept (default: %(default)s)")
-    parser.add_argument("--profiles", nargs="+", metavar="MODEL:PRECISION",
-                        help="only these profiles (default: " + ", ".join(f"{m}:{p}" for m, p in PROFILES) + ")")
+    parser.add_argument("--profiles", nargs="+", metavar="MODEL:PRECISION[:STEP]",
+                        help="only these profiles, STEP the 3D slice step (default 1); default: "
+                             + ", ".join(profile.spec for profile in PROFILES))
     parser.add_argument("--out", type=Path, default=Path("runs/profiles"))
     parser.add_argument("--docs", type=Path, default=DOCS, help="the Markdown file whose profiles section is replaced")
     parser.add_argument("--no-docs", action="store_true", help="leave the docs as they are")
     args = parser.parse_args(argv)
-    profiles = [tuple(p.split(":", 1)) for p in args.profiles] if args.profiles else list(PROFILES)
-    for model, precision in profiles:
-        if precision not in BACKENDS["openvino"].precisions:
-            parser.error(f"unknown precision {precision!r} in {model}:{precision}")
+    try:
+        profiles = [Profile.parse(text) for text in args.profiles] if args.profiles else list(PROFILES)
+    except ValueError as err:
+        parser.error(str(err))
     sets = {"typical": args.out / "typical", **parse_sets(args.cases)}
     classes = write_typical(sets["typical"], args.cache)
     cases = discover_cases(sets["typical"] / "inputs")
@@ -123,14 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(dir=args.out) as scratch:
         theirs = time_cases(cases, script_command(script, python, checkpoint_for("litemedsam").path,
                                                   Path(scratch) / "overlays"), "the organizers' script")
-        for model, precision in profiles:
-            options = ["--model", model, "--precision", precision, "--threads", "1"]
+        for profile in profiles:
+            options = [*profile.options(), "--threads", "1"]
             ours = time_cases(cases, f"{python} -m inference -i {{inputs}} -o {{outputs}} --no-progress "
-                                     + " ".join(options), profile_name(model, precision))
+                                     + " ".join(options), profile.name)
             ratios = {name: theirs[name] / ours[name] for name in ours}
-            dsc = {name: mean_dsc(where / "inputs", where / "gts", Path(scratch) / model / precision / name, options)
+            scratch_dir = Path(scratch) / profile.spec.replace(":", "-")
+            dsc = {name: mean_dsc(where / "inputs", where / "gts", scratch_dir / name, options)
                    for name, where in sets.items()}
-            rows.append({"profile": profile_name(model, precision), "ratios": ratios, "dsc": dsc,
+            rows.append({"profile": profile.name, "ratios": ratios, "dsc": dsc,
                          "geomean": weighted_geomean([ratios[c.name] for c in cases], weights),
                          "one_object_3d": min(r for name, r in ratios.items() if is_one_object_3d(name, classes[name]))})
             print(f"{rows[-1]['profile']}: {rows[-1]['geomean']:.2f}x", file=sys.stderr)

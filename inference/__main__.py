@@ -54,6 +54,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=[p.value for p in Propagation],
         help="3D: keep propagated boxes inside the object's box (clipped) or reproduce the baseline",
     )
+    parser.add_argument("--slice-step", type=positive_int, default=defaults.slice_step, metavar="N",
+                        help="3D: run the model on every Nth slice from each box's middle outwards and on its end "
+                             "slices, and interpolate the masks between (default %(default)s: every slice)")
     parser.add_argument("--threads", type=int,
                         help="per worker; default: the cores allowed by affinity and cgroup quota, shared by the workers")
     parallel = parser.add_mutually_exclusive_group()
@@ -150,7 +153,7 @@ def settings_from(args: argparse.Namespace) -> RunSettings:
     return RunSettings(
         model=args.model, backend=args.backend, precision=resolve_precision(args.precision, args.backend),
         checkpoint=args.checkpoint,
-        threads=threads_per_process(args), propagation=Propagation(args.propagation),
+        threads=threads_per_process(args), propagation=Propagation(args.propagation), slice_step=args.slice_step,
         case_timeout=args.case_timeout,
     )
 

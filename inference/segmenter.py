@@ -72,7 +72,8 @@ class Segmenter:
         if model not in self._loaded:
             self._loaded.clear()
             predictor = BoxPredictor(self._load(model), get_config(model).input_size)
-            self._loaded[model] = LoadedModel(predictor, VolumeSegmenter(predictor, self.settings.propagation))
+            volumes = VolumeSegmenter(predictor, self.settings.propagation, slice_step=self.settings.slice_step)
+            self._loaded[model] = LoadedModel(predictor, volumes)
         return self._loaded[model]
 
     def held(self) -> list[str]:

@@ -11,7 +11,7 @@ from inference.routing import AUTO
 
 @dataclass(frozen=True)
 class RunSettings:
-    """Model, backend and precision; 3D propagation; threads; the per-case deadline."""
+    """Model, backend and precision; 3D propagation and slice step; threads; the per-case deadline."""
 
     model: str = AUTO  # each case by its modality (inference/routing.json), or one model's name
     backend: str = "openvino"
@@ -19,4 +19,5 @@ class RunSettings:
     checkpoint: Path | None = None  # torch backend only: weights other than the manifest's
     threads: int = 1
     propagation: Propagation = Propagation.CLIPPED
+    slice_step: int = 1  # 3D: decode every Nth slice from each box's middle, interpolate the masks between
     case_timeout: float | None = None  # seconds; None: no deadline

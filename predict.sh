@@ -14,7 +14,10 @@
 #
 # WORKERS=N (docker run -e WORKERS=4) segments N cases at a time, each worker process
 # with its share of the cores; unset, one case at a time, as the organizers run it.
-python -m inference -i /workspace/inputs -o /workspace/outputs ${WORKERS:+--workers "$WORKERS"} &
+# SLICE_STEP=N (-e SLICE_STEP=3) runs the model on every Nth slice of a 3D box and
+# interpolates the masks between; unset, every slice.
+python -m inference -i /workspace/inputs -o /workspace/outputs ${WORKERS:+--workers "$WORKERS"} \
+    ${SLICE_STEP:+--slice-step "$SLICE_STEP"} &
 child=$!
 trap 'kill -TERM "$child" 2>/dev/null' TERM
 trap 'kill -INT "$child" 2>/dev/null' INT

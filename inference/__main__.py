@@ -235,9 +235,9 @@ def run(args: argparse.Namespace) -> int:
             return 128 + stop.signum
         if ignored:
             LOG.warning("WARNING not cases, ignored in %s: %s", args.input, ", ".join(ignored))
-        LOG.info("%d case(s) in %s; model %s on %s %s, %d thread(s)%s", len(paths), args.input,
+        LOG.info("%d case(s) in %s; model %s on %s %s, %d thread(s)%s%s", len(paths), args.input,
                  describe_model(segmenter), settings.backend, settings.precision, settings.threads,
-                 describe_parallelism(args))
+                 describe_parallelism(args), f", 3D slice step {settings.slice_step}" if settings.slice_step > 1 else "")
 
         show_progress = not args.no_progress and sys.stderr.isatty()
         with progress_bar(len(paths)) if show_progress else nullcontext(lambda: None) as advance:

@@ -211,6 +211,21 @@ def test_organizers_command(docker_image: str, case_source: Path, workdir: Path)
         check_host_user_can_read_and_delete(outputs)
 
 
+def test_slice_step_from_the_environment(docker_image: str, case_source: Path, workdir: Path) -> None:
+    """`-e SLICE_STEP=3` reaches `python -m inference --slice-step 3` through predict.sh on a 3D case."""
+    for case in pick_cases(case_source, ("3D",)):
+        case_dir = host_folder(workdir / case.stem)
+        inputs = stage_inputs(case_dir, case)
+        outputs = host_folder(case_dir / "outputs")
+        command = ["docker", "run", "--rm", "-m", "8G", "-e", "SLICE_STEP=3",
+                   "-v", f"{inputs}:/workspace/inputs", "-v", f"{outputs}:/workspace/outputs", docker_image]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "3D slice step 3" in result.stderr
+        check_output(outputs / case.name, case, case_source)
+        check_host_user_can_read_and_delete(outputs)
+
+
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     """Every path under folder with its size and modification time."""
     return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}

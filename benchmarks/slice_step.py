@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 from pathlib import Path
@@ -49,26 +50,30 @@ def measure_step(folder: Path, out: Path, model: str, step: int) -> dict[str, di
 
 
 def summarise(cases: dict[int, dict[str, dict]]) -> list[dict]:
-    """One row per step: means, the worst DSC drop below step 1 and the encoder calls' share of step 1's."""
+    """One row per step: means, the worst DSC change against step 1 and the encoder calls' share of step 1's.
+
+    DSC and NSD are averaged over the cases with ground-truth objects (a case without
+    any scores NaN, as in the organizers' script); encoder calls count every case.
+    """
     first = cases[min(cases)]
     rows = []
     for step, scores in sorted(cases.items()):
-        names = sorted(scores)
+        names = sorted(n for n in scores if not math.isnan(first[n]["dsc"]))
         rows.append({
             "step": step, "cases": len(names),
             "dsc": sum(scores[n]["dsc"] for n in names) / len(names),
             "nsd": sum(scores[n]["nsd"] for n in names) / len(names),
             "worst_dsc_change": min(scores[n]["dsc"] - first[n]["dsc"] for n in names),
-            "encoder_share": sum(scores[n]["encoder_calls"] for n in names) / sum(first[n]["encoder_calls"]
-                                                                                  for n in names),
+            "encoder_share": sum(scores[n]["encoder_calls"] for n in scores) / sum(first[n]["encoder_calls"]
+                                                                                   for n in scores),
         })
     return rows
 
 
 def report(summaries: dict[str, list[dict]], model: str) -> str:
     """The Markdown table: one row per set and step."""
-    lines = [f"Model: `{model}`; 3D cases only.", "",
-             "| set | step | cases | DSC | NSD | worst case DSC change vs step 1 | encoder calls vs step 1 |",
+    lines = [f"Model: `{model}`; 3D cases only; DSC and NSD over the cases with ground-truth objects.", "",
+             "| set | step | cases scored | DSC | NSD | worst case DSC change vs step 1 | encoder calls vs step 1 |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, rows in summaries.items():
         for r in rows:

@@ -67,6 +67,7 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, help="as python -m inference (torch backend)")
     parser.add_argument("--propagation", choices=[p.value for p in Propagation],
                         help="as python -m inference (default: clipped)")
+    parser.add_argument("--slice-step", type=int, metavar="N", help="as python -m inference (default: 1)")
     parser.add_argument("--threads", type=int, help="as python -m inference (default: the cores allowed)")
 
 
@@ -129,10 +130,10 @@ def options_from(args: argparse.Namespace) -> ConvertOptions:
 def inference_options(args: argparse.Namespace) -> list[str]:
     """The inference CLI's options given to `segment`, as its argv."""
     given = []
-    for option in ("model", "backend", "precision", "checkpoint", "propagation", "threads"):
+    for option in ("model", "backend", "precision", "checkpoint", "propagation", "slice_step", "threads"):
         value = getattr(args, option)
         if value is not None:
-            given += [f"--{option}", str(value)]
+            given += [f"--{option.replace('_', '-')}", str(value)]
     return given
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from convert.__main__ import main
+from convert.__main__ import inference_options, main, parse_args
 from convert.geometry import Geometry
 from tests.convert_data import LEFT_LABEL, RIGHT_LABEL, SCANNER_LIKE, X_FLIPPED, XY_FLIPPED, mni_volume
 
@@ -46,3 +46,9 @@ def test_segment_writes_a_mask_on_the_source_grid_that_overlaps_the_labels(
     on_other = sitk.GetArrayFromImage(sitk.Resample(mask, other, sitk.Transform(), sitk.sitkNearestNeighbor))
     other_labels = sitk.GetArrayFromImage(other)
     assert min(dice(on_other == value, other_labels == value) for value in (LEFT_LABEL, RIGHT_LABEL)) > DICE_FLOOR
+
+
+def test_segment_passes_the_inference_options_it_was_given_and_no_others() -> None:
+    args = parse_args(["segment", "scan.nii.gz", "--labels", "labels.nii.gz", "--out", "mask.nii.gz",
+                       "--slice-step", "3", "--threads", "1"])
+    assert inference_options(args) == ["--slice-step", "3", "--threads", "1"]

@@ -45,12 +45,12 @@ class Profile:
     @classmethod
     def parse(cls, text: str) -> Profile:
         """MODEL:PRECISION or MODEL:PRECISION:STEP."""
-        model, precision, *step = text.split(":")
-        if precision not in BACKENDS["openvino"].precisions:
-            raise ValueError(f"unknown precision {precision!r} in {text}")
-        if len(step) > 1 or (step and not (step[0].isdigit() and int(step[0]) >= 1)):
+        parts = text.split(":")
+        if len(parts) not in (2, 3) or (len(parts) == 3 and not (parts[2].isdigit() and int(parts[2]) >= 1)):
             raise ValueError(f"a profile is MODEL:PRECISION[:STEP] with a whole STEP >= 1, not {text}")
-        return cls(model, precision, int(step[0]) if step else 1)
+        if parts[1] not in BACKENDS["openvino"].precisions:
+            raise ValueError(f"unknown precision {parts[1]!r} in {text}")
+        return cls(parts[0], parts[1], int(parts[2]) if len(parts) == 3 else 1)
 
     def options(self) -> list[str]:
         """The command-line options of `python -m inference` that select this profile."""

@@ -13,22 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
 from convert.errors import ConvertError
 
 MODEL_SIZE = 256  # the longest side of the model's input
 COORDINATES = ("voxel", "mm")
-
-
-def tight_boxes(gts: np.ndarray, count: int) -> np.ndarray:
-    """The inclusive bounding box of each object 1..count of a label map, row k - 1 for object k."""
-    found = ndimage.find_objects(gts, max_label=count)
-    if any(where is None for where in found):
-        raise ValueError("the objects must be numbered 1..N without gaps")
-    starts = np.array([[s.start for s in where][::-1] for where in found], dtype=np.int64)
-    stops = np.array([[s.stop - 1 for s in where][::-1] for where in found], dtype=np.int64)
-    return np.concatenate([starts, stops], axis=1).reshape(count, 2 * gts.ndim)
 
 
 def jitter_boxes(boxes: np.ndarray, shape: tuple[int, ...], pixels: int, rng: np.random.Generator) -> np.ndarray:

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from convert.boxes import crop_around, jitter_boxes, read_box_file, tight_boxes
+from common.label_boxes import label_boxes
+from convert.boxes import crop_around, jitter_boxes, read_box_file
 from convert.dicom import challenge_modality
 from convert.errors import ConvertError
 from convert.geometry import Geometry
@@ -74,7 +75,7 @@ def prepare_case(source: Path, labels: Path | None, boxes_file: Path | None, opt
     gts = None
     if labels is not None:
         gts, objects = _objects(scan, Path(labels), kind, options)
-        boxes = tight_boxes(gts, len(objects))
+        boxes = label_boxes(gts, len(objects))
         provenance = {"from": "labels", "objects": options.objects.value}
     else:
         boxes = read_box_file(Path(boxes_file), scan.image)  # type: ignore[arg-type]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from common.atomic import atomic_file
+from common.label_boxes import label_boxes
 from demo.sources import DemoCase, brain_mr, nuclei_2d, nuclei_3d
 from demo.wheels import NILEARN, STARDIST, default_cache_dir, fetch_wheel
 
@@ -23,22 +23,6 @@ def build_demo(out_dir: Path, cache_dir: Path | None = None) -> list[Path]:
         brain_mr(nilearn, "3DBox_MR_0003.npz"),
     ]
     return [write_case(Path(out_dir), case) for case in cases]
-
-
-def boxes_from_labels(labels: np.ndarray) -> np.ndarray:
-    """Tight inclusive box of each label 1..N, row k-1 for label k, in the challenge layout.
-
-    2D (H, W) maps give (N, 4) x_min, y_min, x_max, y_max; 3D (D, H, W) maps give
-    (N, 6) x_min, y_min, z_min, x_max, y_max, z_max.
-    """
-    n_labels = int(labels.max(initial=0))
-    slices = ndimage.find_objects(labels, max_label=n_labels)
-    if any(found is None for found in slices):
-        raise ValueError("labels must be consecutive 1..N")
-    # find_objects reports array axes ([z,] y, x); boxes list x first.
-    starts = np.array([[s.start for s in found][::-1] for found in slices], dtype=np.int64)
-    stops = np.array([[s.stop - 1 for s in found][::-1] for found in slices], dtype=np.int64)
-    return np.concatenate([starts, stops], axis=1).reshape(n_labels, 2 * labels.ndim)
 
 
 def spacing_array(spacing: tuple[float, float, float] | None) -> dict[str, np.ndarray]:
@@ -58,7 +42,7 @@ def write_input(
 
 def write_case(out_dir: Path, case: DemoCase) -> Path:
     """Write one case's input file (imgs, boxes[, spacing]) and ground truth (gts[, spacing])."""
-    path = write_input(out_dir / "inputs", case.name, case.image, boxes_from_labels(case.gts), case.spacing)
+    path = write_input(out_dir / "inputs", case.name, case.image, label_boxes(case.gts), case.spacing)
     with atomic_file(out_dir / "gts" / case.name) as handle:
         np.savez_compressed(handle, gts=case.gts.astype(np.uint16), **spacing_array(case.spacing))
     return path

@@ -17,7 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from demo.build import boxes_from_labels, write_input
+from common.label_boxes import label_boxes
+from demo.build import write_input
 from demo.sources import TISSUE_THRESHOLD, mask_bounds, nuclei_2d, ras_to_dhw, read_nifti, window_mr_uint8
 from demo.wheels import NILEARN, STARDIST, default_cache_dir, fetch_wheel
 
@@ -65,7 +66,7 @@ def brain_volume_case(nilearn_wheel: Path, depth: int, name: str = "3DBox_MR_900
     low, high = mask_bounds(t1 > 0, MARGIN)
     crop = np.s_[low[0] : high[0], low[1] : high[1], low[2] : high[2]]
     image = window_mr_uint8(t1[crop])
-    boxes = np.concatenate([boxes_from_labels(mask[crop].astype(np.uint16)) for mask in masks])
+    boxes = np.concatenate([label_boxes(mask[crop].astype(np.uint16)) for mask in masks])
     side = VOLUME_SHAPE[1]
     plane_scale = side / max(image.shape[1:])
     # Keep the in-plane aspect: scale the longer side to 512 and centre it on a zero background.
@@ -108,7 +109,7 @@ def nuclei_case(stardist_wheel: Path, name: str = "2DBox_Microscope_9002.npz") -
     height, width = demo.gts.shape
     tiled = np.tile(demo.image, (NUCLEI_TILES, NUCLEI_TILES, 1))
     image = cv2.resize(tiled, None, fx=NUCLEI_SCALE, fy=NUCLEI_SCALE, interpolation=cv2.INTER_LINEAR)
-    one_tile = boxes_from_labels(demo.gts)
+    one_tile = label_boxes(demo.gts)
     boxes = np.concatenate([one_tile + [col * width, row * height] * 2
                             for row in range(NUCLEI_TILES) for col in range(NUCLEI_TILES)])
     keep = np.linspace(0, len(boxes) - 1, NUCLEI_BOXES).round().astype(int)

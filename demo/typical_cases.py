@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from demo.build import boxes_from_labels, write_case
+from common.label_boxes import label_boxes
+from demo.build import write_case
 from demo.large_cases import LargeCase, brain_structures
 from demo.sources import DemoCase, mask_bounds, nuclei_2d, nuclei_3d, relabel, window_mr_uint8
 from demo.wheels import NILEARN, STARDIST, default_cache_dir, fetch_wheel
@@ -107,7 +108,7 @@ def atlas_case(cache_dir: Path | None = None, name: str = "3DBox_MR_1006.npz") -
     two sides; they overlap, as the tissue holds the grey and the white matter). On each side the tissue's box is
     the grey matter's, so the pipeline segments ten distinct boxes (a repeated box is painted over)."""
     t1, regions = brain_regions(fetch_wheel(NILEARN, cache_dir or default_cache_dir()))
-    boxes = np.concatenate([boxes_from_labels(mask[ATLAS_CROP].astype(np.uint16)) for mask in regions.values()])
+    boxes = np.concatenate([label_boxes(mask[ATLAS_CROP].astype(np.uint16)) for mask in regions.values()])
     return LargeCase(name, window_mr_uint8(t1[ATLAS_CROP]), boxes, (1.0, 1.0, 1.0))
 
 

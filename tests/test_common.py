@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from common.atomic import atomic_file, atomic_path, write_atomic
+from common.label_boxes import label_boxes
 from common.overlap import dice, label_dice
 
 
@@ -52,3 +53,25 @@ def test_label_dice_per_label_of_two_maps() -> None:
     b = np.array([[1, 0, 0], [0, 0, 3]])
     assert label_dice(a, b) == [pytest.approx(2 / 3), 0.0, 0.0]
     assert label_dice(np.zeros((2, 2), int), np.zeros((2, 2), int)) == []
+
+
+def test_label_boxes_are_inclusive_and_x_first_in_2d_and_3d() -> None:
+    labels = np.zeros((6, 8), dtype=np.uint16)
+    labels[1:3, 2:7] = 1
+    labels[4, 0] = 2
+    assert label_boxes(labels).tolist() == [[2, 1, 6, 2], [0, 4, 0, 4]]
+    volume = np.zeros((4, 6, 8), dtype=np.uint16)
+    volume[2, 1:3, 2:7] = 1
+    volume[0:4, 5, 7] = 2
+    assert label_boxes(volume).tolist() == [[2, 1, 2, 6, 2, 2], [7, 5, 0, 7, 5, 3]]
+    assert label_boxes(volume, 1).tolist() == [[2, 1, 2, 6, 2, 2]]
+    assert label_boxes(np.zeros((3, 3), dtype=np.uint16)).shape == (0, 4)
+
+
+def test_label_boxes_name_the_missing_object_numbers() -> None:
+    labels = np.zeros((3, 3), dtype=np.uint16)
+    labels[0, 0] = 2
+    with pytest.raises(ValueError, match=r"numbered 1\.\.2 without gaps; no voxel has \[1\]"):
+        label_boxes(labels)
+    with pytest.raises(ValueError, match=r"numbered 1\.\.3 without gaps; no voxel has \[1, 3\]"):
+        label_boxes(labels, 3)

@@ -11,7 +11,8 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from convert.boxes import MODEL_SIZE, jitter_boxes, read_box_file, tight_boxes
+from common.label_boxes import label_boxes
+from convert.boxes import MODEL_SIZE, jitter_boxes, read_box_file
 from convert.errors import ConvertError
 from convert.objects import ObjectMode, find_objects, integer_labels
 from tests.convert_data import LEFT_LABEL, RIGHT_LABEL, mni_volume, nuclei_2d, nuclei_3d_mask
@@ -92,17 +93,9 @@ def test_label_images_must_hold_non_negative_whole_values() -> None:
         find_objects(np.eye(4, dtype=np.int64), ObjectMode.INSTANCES)
 
 
-def test_tight_boxes_are_inclusive_and_x_first() -> None:
-    gts = np.zeros((6, 8, 10), dtype=np.uint16)
-    gts[2:5, 1:4, 5:8] = 1
-    gts[0, 7, 9] = 2
-    assert tight_boxes(gts, 2).tolist() == [[5, 1, 2, 7, 3, 4], [9, 7, 0, 9, 7, 0]]
-    assert tight_boxes(gts[2], 1).tolist() == [[5, 1, 7, 3]]
-
-
 def test_jittered_boxes_widen_x_and_y_by_up_to_five_model_pixels_and_repeat_with_the_seed() -> None:
     gts = find_objects(sitk.GetArrayFromImage(mni_volume().labels), ObjectMode.LABELS).gts
-    tight = tight_boxes(gts, 2)
+    tight = label_boxes(gts, 2)
     shape = gts.shape
     scale = max(shape[1:]) / MODEL_SIZE
     draws = [jitter_boxes(tight, shape, 5, np.random.default_rng(seed)) for seed in (0, 0, 1)]
@@ -121,9 +114,9 @@ def box_file(tmp_path: Path, coordinates: str, boxes: list[list[float]]) -> Path
     return path
 
 
-def test_box_files_in_voxels_and_in_millimetres_give_the_tight_boxes(tmp_path: Path) -> None:
+def test_box_files_in_voxels_and_in_millimetres_give_the_label_boxes(tmp_path: Path) -> None:
     volume = mni_volume()
-    tight = tight_boxes(find_objects(sitk.GetArrayFromImage(volume.labels), ObjectMode.LABELS).gts, 2)
+    tight = label_boxes(find_objects(sitk.GetArrayFromImage(volume.labels), ObjectMode.LABELS).gts, 2)
     voxel = read_box_file(box_file(tmp_path, "voxel", tight.tolist()), volume.image)
     assert np.array_equal(voxel, tight)
     # The same boxes as ITK-SNAP would report their corners in LPS millimetres: x is flipped, so the

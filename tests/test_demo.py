@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from demo.build import boxes_from_labels, build_demo
+from demo.build import build_demo
 from demo.sources import minmax_uint8, relabel, window_mr_uint8
 from demo.wheels import Wheel, WheelDownloadError, WheelError, default_cache_dir, fetch_wheel
 from inference.cases import load_case
@@ -129,24 +129,6 @@ def test_rebuild_uses_cache_and_is_identical(
 
 
 # --- helpers, no download needed ---------------------------------------------------------
-
-
-def test_boxes_from_labels_2d_and_3d() -> None:
-    labels = np.zeros((6, 8), dtype=np.uint16)
-    labels[1:3, 2:7] = 1
-    labels[4, 0] = 2
-    assert boxes_from_labels(labels).tolist() == [[2, 1, 6, 2], [0, 4, 0, 4]]
-    volume = np.zeros((4, 6, 8), dtype=np.uint16)
-    volume[2, 1:3, 2:7] = 1
-    volume[0:4, 5, 7] = 2
-    assert boxes_from_labels(volume).tolist() == [[2, 1, 2, 6, 2, 2], [7, 5, 0, 7, 5, 3]]
-
-
-def test_boxes_from_labels_needs_consecutive_labels() -> None:
-    labels = np.zeros((3, 3), dtype=np.uint16)
-    labels[0, 0] = 2
-    with pytest.raises(ValueError, match="consecutive"):
-        boxes_from_labels(labels)
 
 
 def test_relabel_is_consecutive_and_keeps_order() -> None:

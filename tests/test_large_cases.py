@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from demo.build import boxes_from_labels
+from common.label_boxes import label_boxes
 from demo.large_cases import NUCLEI_BOXES, NUCLEI_SCALE, VOLUME_SHAPE, brain_volume_case, nuclei_case, scale_boxes
 from demo.sources import nuclei_2d
 from demo.wheels import NILEARN, STARDIST, WheelDownloadError, default_cache_dir, fetch_wheel
@@ -76,6 +76,6 @@ def test_nuclei_case_is_the_real_image_tiled_and_scaled_with_its_nuclei_boxes() 
     tile = case.image[height * NUCLEI_SCALE :, width * NUCLEI_SCALE :]
     assert np.array_equal(tile[2:-2, 2:-2], scaled[2:-2, 2:-2])
     # Every box is a real nucleus box, scaled and moved to its tile.
-    nuclei = {tuple(b) for b in boxes_from_labels(demo.gts)}
+    nuclei = {tuple(b) for b in label_boxes(demo.gts)}
     in_tile = case.boxes // NUCLEI_SCALE % [width, height, width, height]
     assert all(tuple(b) in nuclei for b in in_tile)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from casefiles import discover_cases
-from demo.build import boxes_from_labels
+from common.label_boxes import label_boxes
 from demo.typical_cases import atlas_case, write_typical
 from demo.wheels import WheelDownloadError
 from inference.cases import load_case
@@ -44,7 +44,7 @@ def test_typical_boxes_are_tight_around_their_ground_truth(typical: tuple[Path, 
         with np.load(folder / "gts" / path.name) as truth:
             gts = truth["gts"]
         assert gts.shape == case.image.shape[: gts.ndim]
-        np.testing.assert_array_equal(case.boxes, boxes_from_labels(gts))
+        np.testing.assert_array_equal(case.boxes, label_boxes(gts))
         # Real images: a spread of intensities inside every object, not a flat shape.
         for label in range(1, int(gts.max()) + 1):
             inside = case.image[gts == label]

@@ -1,4 +1,4 @@
-"""Boxes in the challenge's layout: tight around objects, widened as the organizers did, or read from a JSON file.
+"""Boxes in the challenge's layout: widened as the organizers did, or read from a JSON file.
 
 A box is x_min, y_min, x_max, y_max (2D) or x_min, y_min, z_min, x_max, y_max, z_max
 (3D), inclusive integer indices of the array's x (last), y and z (first) axes.

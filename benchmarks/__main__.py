@@ -35,12 +35,11 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.cores import pin_to_cores
-from benchmarks.docs import DOCS, measured_command, write_section
+from benchmarks.docs import DOCS, publish
 from benchmarks.mix import ONE_OBJECT_SHARE, case_weights, is_one_object_3d, weighted_geomean
 from benchmarks.organizers import COMMIT, REPOSITORY, fetch_script, script_command
 from casefiles import discover_cases
 from checkpoints.manifest import checkpoint_for
-from common.atomic import write_atomic
 from common.overlap import label_dice
 from demo.typical_cases import write_typical
 from demo.wheels import default_cache_dir
@@ -230,15 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.typical:
         text = (f"Typical mix: one-object cases weigh {ONE_OBJECT_SHARE:.0%} of the geometric mean "
                 f"({', '.join(f'{name}: {kind}' for name, kind in classes.items())}).\n\n{text}")
-    write_atomic(args.out / "benchmark.md", text)
-    if not args.no_docs:
-        command = measured_command("benchmarks", sys.argv[1:] if argv is None else argv)
-        if args.typical:
-            write_section("typical", "Speed on typical cases", command, text, args.docs)
-        else:
-            write_section("speed", "Speed against the baseline algorithm", command, text, args.docs)
-    write_atomic(args.out / "benchmark.json", json.dumps(
-        {"latency": {" ".join(key): v for key, v in latency.items()}, "cases": rows}, indent=2) + "\n")
+    section = (("typical", "Speed on typical cases") if args.typical
+               else ("speed", "Speed against the baseline algorithm"))
+    publish(args.out, "benchmark", text, {"latency": {" ".join(key): v for key, v in latency.items()}, "cases": rows},
+            "benchmarks", argv, None if args.no_docs else section, args.docs)
     print(text)
     return 0
 

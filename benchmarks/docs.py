@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import re
 import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -56,3 +58,14 @@ def write_section(name: str, title: str, command: list[str], body: str, path: Pa
     pattern = re.compile(rf"<!-- begin {re.escape(name)} -->.*?<!-- end {re.escape(name)} -->\n", re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section
     return write_atomic(path, text)
+
+
+def publish(out: Path, stem: str, text: str, data: object, module: str, argv: list[str] | None,
+            section: tuple[str, str] | None, docs: Path = DOCS) -> None:
+    """Save a run's table as `out/STEM.md` and its data as `out/STEM.json`; with `section` (name, title), also
+    replace that section of `docs`, naming `python -m MODULE` with the measuring options of `argv` (None: the CLI's)."""
+    write_atomic(out / f"{stem}.md", text)
+    write_atomic(out / f"{stem}.json", json.dumps(data, indent=2) + "\n")
+    if section is not None:
+        command = measured_command(module, sys.argv[1:] if argv is None else argv)
+        write_section(*section, command, text, docs)

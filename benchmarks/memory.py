@@ -14,14 +14,12 @@ On a shared machine only the peak RSS is comparable between runs.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.docs import DOCS, measured_command, write_section
+from benchmarks.docs import DOCS, publish
 from casefiles import is_3d
-from common.atomic import write_atomic
 from demo.large_cases import QUICK_DEPTH, VOLUME_SHAPE, LargeCase, build_cases
 from demo.typical_cases import atlas_case
 from evaluation.runtime.harness import run_local
@@ -95,12 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = [measure(case, Path(scratch) / case.name.removesuffix(".npz"), sys.executable, target)
                 for case, target in targets]
     text = report(rows)
-    write_atomic(args.out / "memory.md", text)
-    if not args.no_docs and not args.quick:
-        command = measured_command("benchmarks.memory", sys.argv[1:] if argv is None else argv)
-        write_section("memory", "Peak memory on real-size cases", command, text, args.docs)
-    write_atomic(args.out / "memory.json", json.dumps(
-        {"cache_bytes": CACHE_BYTES, "cases": rows}, indent=2) + "\n")
+    publish(args.out, "memory", text, {"cache_bytes": CACHE_BYTES, "cases": rows}, "benchmarks.memory", argv,
+            None if args.no_docs or args.quick else ("memory", "Peak memory on real-size cases"), args.docs)
     print(text)
     return 0
 

@@ -16,16 +16,14 @@ hardware's matrix products and convolutions (inference.bf16_emulation).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.docs import DOCS, cpu_model, measured_command, write_section
+from benchmarks.docs import DOCS, cpu_model, publish
 from benchmarks.profiles import parse_sets, segment
 from casefiles import discover_cases
-from common.atomic import write_atomic
 from common.overlap import label_dice
 from evaluation.metrics.folder import evaluate_folder
 from inference.registry import BACKENDS, native_bf16
@@ -101,13 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = [row for name, folder in parse_sets(args.cases).items()
             for row in compare_set(name, folder, args.out, options, args.precision)]
     text = report(rows, args.precision, backend)
-    write_atomic(args.out / f"{args.precision}.md", text)
-    write_atomic(args.out / f"{args.precision}.json",
-                 json.dumps({"cpu": cpu_model(), "backend": backend, "rows": rows}, indent=2) + "\n")
-    if not args.no_docs:
-        command = measured_command("benchmarks.precision", sys.argv[1:] if argv is None else argv)
-        write_section(f"precision-{args.precision}", f"How {args.precision} moves masks, whole cases", command,
-                      text, args.docs)
+    section = (f"precision-{args.precision}", f"How {args.precision} moves masks, whole cases")
+    publish(args.out, args.precision, text, {"cpu": cpu_model(), "backend": backend, "rows": rows},
+            "benchmarks.precision", argv, None if args.no_docs else section, args.docs)
     print(text)
     return 0
 

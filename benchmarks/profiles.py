@@ -13,7 +13,6 @@ pinned core; the organizers' script is timed once per case.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -21,12 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.cores import pin_to_cores
-from benchmarks.docs import DOCS, measured_command, write_section
+from benchmarks.docs import DOCS, publish
 from benchmarks.mix import case_weights, is_one_object_3d, weighted_geomean
 from benchmarks.organizers import fetch_script, script_command
 from casefiles import discover_cases
 from checkpoints.manifest import checkpoint_for
-from common.atomic import write_atomic
 from demo.typical_cases import write_typical
 from demo.wheels import default_cache_dir
 from evaluation.metrics.folder import evaluate_folder
@@ -170,11 +168,9 @@ def main(argv: list[str] | None = None) -> int:
                          "one_object_3d": min(r for name, r in ratios.items() if is_one_object_3d(name, classes[name]))})
             print(f"{rows[-1]['profile']}: {rows[-1]['geomean']:.2f}x", file=sys.stderr)
     text = report(rows, list(sets))
-    write_atomic(args.out / "profiles.md", text)
-    write_atomic(args.out / "profiles.json", json.dumps({"organizers_s": theirs, "rows": rows}, indent=2) + "\n")
-    if not args.no_docs:
-        command = measured_command("benchmarks.profiles", sys.argv[1:] if argv is None else argv)
-        write_section("profiles", "Profiles: speed against the organizers' script and DSC", command, text, args.docs)
+    section = ("profiles", "Profiles: speed against the organizers' script and DSC")
+    publish(args.out, "profiles", text, {"organizers_s": theirs, "rows": rows}, "benchmarks.profiles", argv,
+            None if args.no_docs else section, args.docs)
     print(text)
     return 0
 

@@ -11,16 +11,14 @@ training split (`python -m training.images` writes one) and confirm it on the ot
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.docs import DOCS, measured_command, write_section
+from benchmarks.docs import DOCS, publish
 from benchmarks.profiles import parse_sets, segment
 from casefiles import discover_cases
-from common.atomic import write_atomic
 from demo.typical_cases import write_typical
 from demo.wheels import default_cache_dir
 from evaluation.metrics.folder import evaluate_folder
@@ -115,11 +113,9 @@ def main(argv: list[str] | None = None) -> int:
                 per_case[name][step] = measure_step(three_d, Path(scratch) / name / f"step{step}", args.model, step)
             summaries[name] = summarise(per_case[name])
     text = report(summaries, args.model)
-    write_atomic(args.out / "slice_step.md", text)
-    write_atomic(args.out / "slice_step.json", json.dumps({"summaries": summaries, "cases": per_case}, indent=2) + "\n")
-    if not args.no_docs:
-        command = measured_command("benchmarks.slice_step", sys.argv[1:] if argv is None else argv)
-        write_section("slice-step", "3D slice step: encoder calls against DSC and NSD", command, text, args.docs)
+    section = ("slice-step", "3D slice step: encoder calls against DSC and NSD")
+    publish(args.out, "slice_step", text, {"summaries": summaries, "cases": per_case}, "benchmarks.slice_step", argv,
+            None if args.no_docs else section, args.docs)
     print(text)
     return 0
 

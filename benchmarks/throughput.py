@@ -32,9 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.cores import pin_to_cores
-from benchmarks.docs import DOCS, measured_command, write_section
+from benchmarks.docs import DOCS, publish
 from casefiles import discover_cases
-from common.atomic import write_atomic
 from demo.throughput_cases import build_throughput_cases
 
 TARGET_WORKERS_SPEEDUP = 1.8  # --workers 2 against the one-thread serial run, on 2 cores
@@ -160,11 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         reference = Path(made[runs[0][0]][0]["outputs"])
         rows = [mean_run(repeats, reference) for repeats in made.values()]
         text = report(rows, args.cores, inputs, args.repeats)
-    write_atomic(args.out / "throughput.md", text)
-    if not args.no_docs and not args.max_cases:
-        command = measured_command("benchmarks.throughput", sys.argv[1:] if argv is None else argv)
-        write_section("throughput", "Throughput over a folder: workers and Dask", command, text, args.docs)
-    write_atomic(args.out / "throughput.json", json.dumps({"cores": args.cores, "runs": rows}, indent=2) + "\n")
+    section = ("throughput", "Throughput over a folder: workers and Dask")
+    publish(args.out, "throughput", text, {"cores": args.cores, "runs": rows}, "benchmarks.throughput", argv,
+            None if args.no_docs or args.max_cases else section, args.docs)
     print(text)
     return 0
 

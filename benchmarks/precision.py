@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", nargs="*", default=["demo=demo_data"], metavar="NAME=DIR",
                         help="case sets, each DIR holding inputs/ and gts/ (default: demo=demo_data)")
     parser.add_argument("--out", type=Path, default=Path("runs/precision"))
-    parser.add_argument("--docs", type=Path, default=DOCS, help="the Markdown file whose precision section is replaced")
+    parser.add_argument("--docs", type=Path, default=DOCS,
+                        help="the Markdown file whose section (one per precision and model) is replaced")
     parser.add_argument("--no-docs", action="store_true", help="leave the docs as they are")
     args = parser.parse_args(argv)
     backend = args.backend or ("torch" if args.precision == "bf16" and not native_bf16() else "openvino")
@@ -96,11 +97,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--precision {args.precision}: compare one of {', '.join(BACKENDS[backend].precisions)} "
                      f"other than f32 (--backend {backend})")
     options = ["--backend", backend, "--model", args.model, "--threads", str(args.threads)]
+    out = args.out / args.model
     rows = [row for name, folder in parse_sets(args.cases).items()
-            for row in compare_set(name, folder, args.out, options, args.precision)]
+            for row in compare_set(name, folder, out, options, args.precision)]
     text = report(rows, args.precision, backend)
-    section = (f"precision-{args.precision}", f"How {args.precision} moves masks, whole cases")
-    publish(args.out, args.precision, text, {"cpu": cpu_model(), "backend": backend, "rows": rows},
+    section = (f"precision-{args.precision}-{args.model}",
+               f"How {args.precision} moves masks, whole cases, --model {args.model}")
+    publish(out, args.precision, text, {"cpu": cpu_model(), "backend": backend, "rows": rows},
             "benchmarks.precision", argv, None if args.no_docs else section, args.docs)
     print(text)
     return 0

@@ -31,10 +31,12 @@ rm -f "$log"
 [ -d demo_data/inputs ] || "$PY" -m demo --out demo_data
 [ -d runs/images/train/inputs ] || "$PY" -m training.images --out runs/images
 if ! "$PY" -m checkpoints verify --exported >/dev/null 2>&1 || [ ! -f checkpoints/exported/swiftmedsam-v2.json ] \
-        || ! grep -q int8_calibration_cases checkpoints/exported/litemedsam.json; then
+        || ! grep -q int8_calibration_cases checkpoints/exported/litemedsam.json \
+        || ! grep -q int8_calibration_cases checkpoints/exported/swiftmedsam-v2.json; then
     echo "[setup] exporting LiteMedSAM and SwiftMedSAM-v2 to ONNX and OpenVINO IR (a few minutes, once)" >&2
-    "$PY" -m inference.export --model litemedsam --check-data demo_data/inputs --calibration-data runs/images/train/inputs
-    # Our distilled student: f32 and bf16 only (its int8 encoder is not calibrated).
-    "$PY" -m inference.export --model swiftmedsam-v2 --check-data demo_data/inputs --no-int8
+    for model in litemedsam swiftmedsam-v2; do
+        "$PY" -m inference.export --model "$model" --check-data demo_data/inputs \
+            --calibration-data runs/images/train/inputs
+    done
     "$PY" -m checkpoints verify --exported
 fi

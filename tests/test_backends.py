@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from checkpoints.manifest import exported_files
+from checkpoints.manifest import ChecksumError, exported_files, verify_export
 from common.overlap import dice
 from inference.backends import EXPORTED_GRAPHS, LastImage, OpenVinoBackend
 from inference.cases import load_case
@@ -130,17 +130,28 @@ def test_auto_precision_is_bf16_only_on_openvino_where_the_cpu_computes_it_nativ
     assert settings_from(parse_args(["-i", "in", "-o", "out"])).precision == "f32"
 
 
-def test_int8_encoder_is_an_option_that_stays_close_to_f32(demo_data: Path, exported_litemedsam: list) -> None:
-    """The int8 encoder IR really differs from f32, and its masks stay near f32's on real nuclei."""
+# Least mean per-box Dice against f32 on the demo's 125 nuclei (measured: LiteMedSAM 0.948, the student 0.984).
+INT8_MEAN_BOX_DICE = {"litemedsam": 0.9, "swiftmedsam-v2": 0.97}
+
+
+@pytest.mark.parametrize("model", sorted(INT8_MEAN_BOX_DICE))
+def test_int8_encoder_is_an_option_that_stays_close_to_f32(
+    model: str, demo_data: Path, exported_litemedsam: list
+) -> None:
+    """Each model's int8 encoder IR really differs from f32, and its masks stay near f32's on real nuclei."""
+    try:
+        verify_export(model)
+    except ChecksumError as err:
+        pytest.fail(f"{err}; run: bash scripts/setup.sh")
     case = load_case(demo_data / "inputs" / "2DBox_Microscope_0001.npz")
-    f32 = litemedsam_on("openvino", 2)
-    int8 = litemedsam_on("openvino", 2, precision="int8")
+    f32 = BoxPredictor(create_backend(model, "openvino", 2))
+    int8 = BoxPredictor(create_backend(model, "openvino", 2, precision="int8"))
     f32_emb, int8_emb = f32.embed(case.image), int8.embed(case.image)
     error = np.abs(f32_emb.embedding - int8_emb.embedding).max()
     assert 1e-3 < error < 1.0  # quantised (f32 backends agree to 1e-5), yet the same features
     boxes = f32.to_model_space(case.boxes, f32_emb.original_shape)
     values = [dice(a, b) for a, b in zip(f32.predict(f32_emb, boxes), int8.predict(int8_emb, boxes))]
-    assert np.mean(values) >= 0.9  # measured 0.95: an option, not the default
+    assert np.mean(values) >= INT8_MEAN_BOX_DICE[model]  # an option, not the default: some nuclei move more
 
 
 def test_the_decoders_image_half_runs_once_per_image() -> None:

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,8 @@ import pytest
 
 import inference.__main__ as cli
 from casefiles import CaseError
+from checkpoints.manifest import ExportRecord, read_export
+from inference import registry
 from inference.backends import Backend
 from inference.config import MODEL_CONFIGS
 from inference.routing import AUTO, Measured, Routing, read_routing, write_routing
@@ -128,16 +131,25 @@ def test_a_mixed_run_loads_each_model_once_and_records_it_per_case(
 
 
 def test_auto_takes_no_checkpoint_and_a_missing_export_stops_the_run_before_any_case(
-    tmp_path: Path, exported_litemedsam: list, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, exported_litemedsam: list, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with pytest.raises(ValueError, match="--checkpoint holds one model's weights"):
         build_segmenter(RunSettings(model=AUTO, backend="torch", checkpoint=tmp_path / "w.pth"))
     with pytest.raises(ValueError, match="goes with --model auto"):
         Segmenter(RunSettings(model="litemedsam"), Loads(), ROUTING)
-    # The student is exported without an int8 encoder: int8 cannot serve a table that routes to it.
     routing = read_routing()
     if "swiftmedsam-v2" not in routing.models():
         pytest.skip("the shipped table routes nothing to the student")
+
+    def without_student_int8(model: str) -> ExportRecord:
+        """The export record as read, but as if the student had been exported with --no-int8."""
+        record = read_export(model)
+        if model != "swiftmedsam-v2":
+            return record
+        return replace(record, files={fmt: parts for fmt, parts in record.files.items() if fmt != "openvino-int8"})
+
+    # A CT case goes to LiteMedSAM, which has int8, but the table also routes to the student, which here does not.
+    monkeypatch.setattr(registry, "read_export", without_student_int8)
     write_case(tmp_path / "in", "2DBox_CT_0001.npz")
     status = cli.main(["-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", AUTO, "--precision",
                        "int8", "--no-progress"])

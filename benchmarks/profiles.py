@@ -7,12 +7,15 @@ benchmarks.mix says) against the organizers' own script (benchmarks.organizers),
 least speed-up on a one-object 3D case, and its mean DSC on each case set with ground
 truth: the typical mix, the demo cases, and any --cases NAME=DIR (e.g. the held-out
 split of `python -m training.images`). Every timed run is a fresh process on one
-pinned core; the organizers' script is timed once per case.
+pinned core; on each case the organizers' script and every profile take turns
+(`--rounds R`: R turns, the median counts), so a machine that slows down during
+the run does not favour the commands timed first.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,6 +68,7 @@ class Profile:
         return f"{self.model}:{self.precision}:{self.slice_step}"
 
 
+ORGANIZERS = "organizers"
 PROFILES = (
     Profile("auto", "f32"),
     Profile("auto", "f32", 3),
@@ -77,15 +81,20 @@ PROFILES = (
 )
 
 
-def time_cases(cases: list[Path], template: str, what: str) -> dict[str, float]:
-    """Seconds of `template` (with {inputs} and {outputs}) on each case, each in a fresh process."""
-    seconds = {}
-    for case in cases:
-        run = run_local(case, template)
-        if not run.timing.ok:
-            raise RuntimeError(f"{case.name}: {what} failed ({run.message})")
-        seconds[case.name] = run.timing.seconds
-    return seconds
+def time_in_turns(cases: list[Path], commands: dict[str, str], rounds: int) -> dict[str, dict[str, float]]:
+    """Per command (name -> template with {inputs} and {outputs}), each case's median seconds over `rounds`, each run
+    a fresh process. The commands take turns on each case, so a machine that slows down during the run (other
+    tenants, heat) slows every command alike instead of the ones timed last."""
+    seconds: dict[str, dict[str, list[float]]] = {name: {case.name: [] for case in cases} for name in commands}
+    for _ in range(rounds):
+        for case in cases:
+            for name, template in commands.items():
+                run = run_local(case, template)
+                if not run.timing.ok:
+                    raise RuntimeError(f"{case.name}: {name} failed ({run.message})")
+                seconds[name][case.name].append(run.timing.seconds)
+    return {name: {case: statistics.median(times) for case, times in per_case.items()}
+            for name, per_case in seconds.items()}
 
 
 def segment(inputs: Path, out: Path, options: list[str]) -> None:
@@ -136,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profiles", nargs="+", metavar="MODEL:PRECISION[:STEP]",
                         help="only these profiles, STEP the 3D slice step (default 1); default: "
                              + ", ".join(profile.spec for profile in PROFILES))
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="times each command runs on each case; the median counts (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("runs/profiles"))
     parser.add_argument("--docs", type=Path, default=DOCS, help="the Markdown file whose profiles section is replaced")
     parser.add_argument("--no-docs", action="store_true", help="leave the docs as they are")
@@ -144,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         profiles = [Profile.parse(text) for text in args.profiles] if args.profiles else list(PROFILES)
     except ValueError as err:
         parser.error(str(err))
+    if args.rounds < 1:
+        parser.error("--rounds must be >= 1")
     sets = {"typical": args.out / "typical", **parse_sets(args.cases)}
     classes = write_typical(sets["typical"], args.cache)
     cases = discover_cases(sets["typical"] / "inputs")
@@ -153,19 +166,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pinned to core {pin_to_cores(1)}", file=sys.stderr)
     rows = []
     with tempfile.TemporaryDirectory(dir=args.out) as scratch:
-        theirs = time_cases(cases, script_command(script, python, checkpoint_for("litemedsam").path,
-                                                  Path(scratch) / "overlays"), "the organizers' script")
+        organizers = script_command(script, python, checkpoint_for("litemedsam").path, Path(scratch) / "overlays")
+        options = {profile.spec: [*profile.options(), "--threads", "1"] for profile in profiles}
+        ours = {spec: f"{python} -m inference -i {{inputs}} -o {{outputs}} --no-progress {' '.join(words)}"
+                for spec, words in options.items()}
+        seconds = time_in_turns(cases, {ORGANIZERS: organizers, **ours}, args.rounds)
+        theirs = seconds[ORGANIZERS]
         for profile in profiles:
-            options = [*profile.options(), "--threads", "1"]
-            ours = time_cases(cases, f"{python} -m inference -i {{inputs}} -o {{outputs}} --no-progress "
-                                     + " ".join(options), profile.name)
-            ratios = {name: theirs[name] / ours[name] for name in ours}
+            ratios = {name: theirs[name] / mine for name, mine in seconds[profile.spec].items()}
             scratch_dir = Path(scratch) / profile.spec.replace(":", "-")
-            dsc = {name: mean_dsc(where / "inputs", where / "gts", scratch_dir / name, options)
+            dsc = {name: mean_dsc(where / "inputs", where / "gts", scratch_dir / name, options[profile.spec])
                    for name, where in sets.items()}
+            one_object = [r for name, r in ratios.items() if is_one_object_3d(name, classes[name])]
             rows.append({"profile": profile.name, "ratios": ratios, "dsc": dsc,
                          "geomean": weighted_geomean([ratios[c.name] for c in cases], weights),
-                         "one_object_3d": min(r for name, r in ratios.items() if is_one_object_3d(name, classes[name]))})
+                         "one_object_3d": min(one_object)})
             print(f"{rows[-1]['profile']}: {rows[-1]['geomean']:.2f}x", file=sys.stderr)
     text = report(rows, list(sets))
     section = ("profiles", "Profiles: speed against the organizers' script and DSC")

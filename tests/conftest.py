@@ -7,12 +7,11 @@ from pathlib import Path
 import pytest
 
 from checkpoints.fetch import DownloadError, fetch
-from checkpoints.manifest import ChecksumError, verify_export
 from demo.build import build_demo
 from demo.wheels import WheelDownloadError
 from inference.pipeline import CaseOutcome
 from inference.propagation import Propagation
-from tests.helpers import run_demo
+from tests.helpers import run_demo, verified_export
 
 
 @pytest.fixture(scope="session")
@@ -38,10 +37,7 @@ def lite_medsam_checkpoint() -> Path:
 @pytest.fixture(scope="session")
 def exported_litemedsam(lite_medsam_checkpoint: Path) -> list[Path]:
     """The exported LiteMedSAM files (ONNX and OpenVINO IR), verified against this machine's export record."""
-    try:
-        return [record.path for record in verify_export("litemedsam").all_files()]
-    except ChecksumError as err:
-        pytest.fail(f"{err}; run: bash scripts/setup.sh")
+    return verified_export("litemedsam")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Helpers shared by several test modules: a scripted backend, the demo run, the organisers' scoring."""
+"""Helpers shared by several test modules: a scripted backend, the demo run, the organisers' scoring, verified exports."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 import surface_distance
 
 from casefiles import discover_cases
+from checkpoints.manifest import ChecksumError, verify_export
 from inference.backends import Backend
 from inference.pipeline import CaseOutcome, process_cases
 from inference.propagation import Propagation
@@ -21,6 +22,14 @@ from inference.routing import AUTO, Routing, read_routing
 from inference.segmenter import Segmenter, build_segmenter
 from inference.settings import RunSettings
 from inference.threads import available_cpus
+
+
+def verified_export(model: str) -> list[Path]:
+    """A model's exported files, verified against this machine's export record; the test fails with the fix if not."""
+    try:
+        return [record.path for record in verify_export(model).all_files()]
+    except ChecksumError as err:
+        pytest.fail(f"{err}; run: bash scripts/setup.sh")
 
 # Floors a few points under the Dice measured with the default settings (--model auto: the student on these
 # Microscope and MR cases; 2D nuclei 81.0, 3D nuclei 73.4, brain hemispheres 66.3; baseline propagation: 70.2, 59.0).

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from checkpoints.manifest import ChecksumError, exported_files, verify_export
+from checkpoints.manifest import exported_files
 from common.overlap import dice
 from inference.backends import EXPORTED_GRAPHS, LastImage, OpenVinoBackend
 from inference.cases import load_case
@@ -27,6 +27,7 @@ from inference.registry import (
     native_bf16,
     resolve_precision,
 )
+from tests.helpers import verified_export
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # prctl(2) option and capabilities(7) numbers: those that let root write whatever the file modes say.
@@ -139,10 +140,7 @@ def test_int8_encoder_is_an_option_that_stays_close_to_f32(
     model: str, demo_data: Path, exported_litemedsam: list
 ) -> None:
     """Each model's int8 encoder IR really differs from f32, and its masks stay near f32's on real nuclei."""
-    try:
-        verify_export(model)
-    except ChecksumError as err:
-        pytest.fail(f"{err}; run: bash scripts/setup.sh")
+    verified_export(model)
     case = load_case(demo_data / "inputs" / "2DBox_Microscope_0001.npz")
     f32 = BoxPredictor(create_backend(model, "openvino", 2))
     int8 = BoxPredictor(create_backend(model, "openvino", 2, precision="int8"))

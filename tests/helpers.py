@@ -1,4 +1,4 @@
-"""Helpers shared by several test modules: a scripted backend, the demo run, the organisers' scoring, verified exports."""
+"""Helpers shared by test modules: a scripted backend, the demo run, the organisers' scoring, verified exports."""
 
 from __future__ import annotations
 

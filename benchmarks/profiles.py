@@ -71,13 +71,17 @@ class Profile:
 ORGANIZERS = "organizers"
 PROFILES = (
     Profile("auto", "f32"),
+    Profile("auto", "bf16"),
     Profile("auto", "f32", 3),
+    Profile("auto", "bf16", 3),
     Profile("litemedsam", "f32"),
     Profile("litemedsam", "bf16"),
     Profile("litemedsam", "int8"),
     Profile("swiftmedsam-v2", "f32"),
-    Profile("swiftmedsam-v2", "f32", 3),
     Profile("swiftmedsam-v2", "bf16"),
+    Profile("swiftmedsam-v2", "int8"),
+    Profile("swiftmedsam-v2", "bf16", 3),
+    Profile("swiftmedsam-v2", "int8", 3),
 )
 
 

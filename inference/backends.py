@@ -102,8 +102,10 @@ COMPUTE_PRECISIONS = ("f32", "bf16")
 class OpenVinoBackend:
     """OpenVINO IR of the exported encoder and decoder, compiled for the CPU.
 
-    The arithmetic (`compute`: f32 or bf16) is set explicitly: OpenVINO would
-    otherwise pick bf16 by itself on CPUs that support it, and bf16 moves masks. With `cache_dir`, compiled models
+    The encoder's arithmetic (`compute`: f32 or bf16) is set explicitly, and the
+    decoder always computes f32: OpenVINO would otherwise pick bf16 by itself on CPUs
+    that support it, and bf16 moves masks (a bf16 decoder moved small objects further
+    for little gain: the encoder is most of the time). With `cache_dir`, compiled models
     are stored there and imported on the next start instead of compiled again
     (OpenVINO recompiles and rewrites the entry when it does not fit this CPU).
     A cache that cannot be written is still read; where it cannot serve either,
@@ -143,7 +145,7 @@ class OpenVinoBackend:
         self._encoder = self._compile(core, encoder, config).create_infer_request()
         # The decoder's attention products run faster as plain matrix products than as
         # OpenVINO's fused "snippets" (box half, one thread: 31 against 35 ms per box).
-        decoder_config = config | {"SNIPPETS_MODE": "DISABLE"}
+        decoder_config = config | {"INFERENCE_PRECISION_HINT": "f32", "SNIPPETS_MODE": "DISABLE"}
         image_half = self._compile(core, decoder_image, decoder_config).create_infer_request()
         self._decoder = self._compile(core, decoder_box, decoder_config).create_infer_request()
 
@@ -153,6 +155,7 @@ class OpenVinoBackend:
             return [outputs[name].copy() for name in DECODER_HANDOFF]
 
         self._image = LastImage(run_image_half)
+        self._image_half = image_half
 
     def _compile(self, core: ov.Core, model: Path, config: dict) -> ov.CompiledModel:
         """Compile `model` for the CPU, through the cache while there is one."""
@@ -171,9 +174,11 @@ class OpenVinoBackend:
         return core.compile_model(str(model), "CPU", config)
 
     @property
-    def inference_precision(self) -> str:
-        """The precision the compiled encoder really runs in, as OpenVINO reports it ('f32', 'bf16')."""
-        return self._encoder.get_compiled_model().get_property("INFERENCE_PRECISION_HINT").to_string()
+    def inference_precisions(self) -> dict[str, str]:
+        """Per exported graph, the precision it really runs in, as OpenVINO reports it ('f32', 'bf16')."""
+        requests = zip(EXPORTED_GRAPHS, (self._encoder, self._image_half, self._decoder))
+        return {graph: request.get_compiled_model().get_property("INFERENCE_PRECISION_HINT").to_string()
+                for graph, request in requests}
 
     def encode(self, image: np.ndarray) -> np.ndarray:
         """Run the encoder IR; the result is copied out of OpenVINO's output buffer."""
@@ -215,9 +220,9 @@ def _open_cache(core: ov.Core, cache_dir: Path | None) -> Path | None:
 
 
 class TorchBackend:
-    """The reference torch model; with `compute="bf16"` its matrix products and convolutions compute as bf16 hardware
-    does, on any CPU (inference.bf16_emulation): how bf16 moves masks can be measured where OpenVINO would compute
-    f32, at f32 speed."""
+    """The reference torch model; with `compute="bf16"` its encoder's matrix products and convolutions compute as
+    bf16 hardware does, on any CPU (inference.bf16_emulation), and the decoder f32, as OpenVINO's bf16 runs: how
+    bf16 moves masks can be measured where OpenVINO would compute f32, at f32 speed."""
 
     # Batching amortises eager-mode overhead per call; torch is the reference, not the fast path.
     decode_batch = 16
@@ -232,11 +237,11 @@ class TorchBackend:
         self._bf16 = compute == "bf16"
         self.model = model.eval()
 
-    def _running(self) -> ExitStack:
-        """Inference mode, with bf16 products where asked."""
+    def _running(self, bf16: bool = False) -> ExitStack:
+        """Inference mode, with bf16 products where `bf16`."""
         stack = ExitStack()
         stack.enter_context(self._torch.inference_mode())
-        if self._bf16:
+        if bf16:
             from inference.bf16_emulation import Bf16Products
 
             stack.enter_context(Bf16Products())
@@ -244,7 +249,7 @@ class TorchBackend:
 
     def encode(self, image: np.ndarray) -> np.ndarray:
         """Run the image encoder."""
-        with self._running():
+        with self._running(self._bf16):
             return self.model.image_encoder(self._torch.from_numpy(image)).numpy()
 
     def decode(self, embedding: np.ndarray, boxes: np.ndarray) -> np.ndarray:

@@ -23,13 +23,13 @@ OPENVINO_CACHE_DIR = EXPORT_DIR / "openvino-cache"
 class Precision:
     """What a precision computes in."""
 
-    compute: str  # the arithmetic the backend is told to use
+    compute: str  # the arithmetic the backend is told to use in the encoder; the decoder computes f32
     summary: str
 
 
 PRECISIONS: dict[str, Precision] = {
     "f32": Precision("f32", "f32 (the reference's arithmetic)"),
-    "bf16": Precision("bf16", "bf16 (faster only on CPUs with native bf16; moves masks)"),
+    "bf16": Precision("bf16", "bf16 encoder with the f32 decoder (faster only on CPUs with native bf16; moves masks)"),
     # The encoder quantised by inference.export.quantize (some layers left in f32) with the f32 decoder.
     "int8": Precision("f32", "int8 encoder with the f32 decoder (moves masks)"),
 }

@@ -73,7 +73,7 @@ def test_openvino_and_onnxruntime_agree_on_a_real_image(demo_data: Path, exporte
     case = load_case(demo_data / "inputs" / "2DBox_Microscope_0001.npz")
     openvino = litemedsam_on("openvino", 2)
     onnx = litemedsam_on("onnxruntime", 2)
-    assert openvino.backend.inference_precision == "f32"
+    assert set(openvino.backend.inference_precisions.values()) == {"f32"}
     ov_emb, ort_emb = openvino.embed(case.image), onnx.embed(case.image)
     assert np.abs(ov_emb.embedding - ort_emb.embedding).max() < 1e-4
     boxes = openvino.to_model_space(case.boxes[:40], ov_emb.original_shape)
@@ -86,9 +86,10 @@ def test_bf16_is_an_option_and_never_the_default(exported_litemedsam: list) -> N
     import openvino as ov
 
     bf16 = litemedsam_on("openvino", 1, precision="bf16")
-    # CPUs without bf16 support run f32 whatever is asked; those with it must run what was asked.
+    # CPUs without bf16 support run f32 whatever is asked; those with it must run what was asked, in the encoder only.
     supported = "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    assert bf16.backend.inference_precision == ("bf16" if supported else "f32")
+    assert bf16.backend.inference_precisions == {"encoder": "bf16" if supported else "f32",
+                                                 "decoder_image": "f32", "decoder_box": "f32"}
     with pytest.raises(ValueError, match="--backend onnxruntime offers f32"):
         litemedsam_on("onnxruntime", 1, precision="bf16")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from checkpoints.manifest import exported_files
+from checkpoints.manifest import exported_files, exported_models
 from common.overlap import dice
 from inference.backends import EXPORTED_GRAPHS, LastImage, OpenVinoBackend
 from inference.cases import load_case
@@ -228,3 +228,20 @@ def test_openvino_runs_with_a_cache_folder_it_cannot_write(
     assert contents(cache) == before and os.listdir(tmp_path) == ["openvino-cache"]
     if blobs == "unusable":
         assert result.stdout.strip() == "None"
+
+
+def test_warmup_caches_every_precision_each_model_was_exported_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exported_litemedsam: list
+) -> None:
+    """After `python -m inference.warmup`, loading any exported model at any precision compiles nothing new."""
+    from inference import registry, warmup
+
+    monkeypatch.setattr(registry, "OPENVINO_CACHE_DIR", tmp_path)
+    monkeypatch.setattr(warmup, "OPENVINO_CACHE_DIR", tmp_path)
+    assert warmup.main([]) == 0
+    blobs = sorted(tmp_path.iterdir())
+    assert blobs
+    for model in exported_models():
+        for precision in BACKENDS["openvino"].precisions:
+            create_backend(model, "openvino", threads=1, precision=precision)
+    assert sorted(tmp_path.iterdir()) == blobs

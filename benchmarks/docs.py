@@ -21,15 +21,24 @@ measured side by side in one run on one machine; absolute seconds differ from on
 """
 
 
+# CPU features that change the ratios (OpenVINO's kernels, bf16 and int8 arithmetic), as /proc/cpuinfo names them.
+SPEED_FEATURES = {"avx512f": "AVX-512", "avx512_vnni": "VNNI", "avx512_bf16": "AVX512-BF16", "amx_tile": "AMX"}
+
+
 def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo, else what the platform module says."""
+    """The CPU's model name from /proc/cpuinfo with its family and the features that change speed ratios (e.g.
+    'AMD EPYC, family 26, AVX-512 VNNI AVX512-BF16'), else what the platform module says."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
+        fields = dict(line.partition(":")[::2] for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith(("model name", "cpu family", "flags")))
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        fields = {}
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    if "model name" not in fields:
+        return platform.processor() or platform.machine()
+    flags = set(fields.get("flags", "").split())
+    features = " ".join(name for flag, name in SPEED_FEATURES.items() if flag in flags) or "no AVX-512"
+    return f"{fields['model name']}, family {fields.get('cpu family', '?')}, {features}"
 
 
 # Options that say where results go, not what is measured: left out of the command a section names.

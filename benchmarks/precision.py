@@ -71,8 +71,12 @@ def report(rows: list[dict], precision: str, backend: str) -> str:
               f"{'yes' if least >= TARGET_MIN_OBJECT_DICE else 'no'} |",
               f"| mean DSC does not drop | {-drop:+.3f} points | {'yes' if drop <= DSC_TOLERANCE_POINTS else 'no'} |"]
     if precision == "bf16" and backend == "torch":
-        lines += ["", "bf16 here is emulated (`inference/bf16_emulation.py`): every matrix product and convolution "
-                  "on bf16-rounded operands with f32 accumulation, its result rounded to bf16, as bf16 hardware does."]
+        lines += ["", "bf16 here is emulated (`inference/bf16_emulation.py`): every matrix product and convolution of "
+                  "the encoder on bf16-rounded operands with f32 accumulation, its result rounded to bf16, as bf16 "
+                  "hardware does; the decoder in f32."]
+    elif precision == "bf16":
+        lines += ["", "bf16 here is native (OpenVINO on this CPU's AVX512-BF16 or AMX): the encoder in bf16, the "
+                  "decoder in f32."]
     return "\n".join(lines) + "\n"
 
 

@@ -2,8 +2,8 @@
 
 The image runs it when it is built, so that a fresh container imports compiled
 models instead of compiling them (about a second per model) on every case. Each
-precision OpenVINO offers is compiled where the model was exported for it (int8
-needs the int8 encoder); the cache keeps one entry per model and precision.
+precision OpenVINO offers is compiled where the model was exported for it: int8
+reads an encoder graph of its own, which needs its own cache entry.
 """
 
 from __future__ import annotations

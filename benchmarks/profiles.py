@@ -128,7 +128,7 @@ def fastest_close_to(rows: list[dict], reference: dict, points: float = FAST_PRO
 
 
 def targets(rows: list[dict]) -> list[str]:
-    """The issue's speed targets against the organizers' script, as Markdown rows; the default profile's row is the
+    """The speed targets against the organizers' script, as Markdown rows; the default profile's row is the
     one whose options are the CLI's defaults (absent: no targets)."""
     default = next((r for r in rows if r["profile"] == DEFAULT_PROFILE.name), None)
     if default is None:
